@@ -1,0 +1,41 @@
+"""PostgreSQL access: one asyncpg pool per process, scoped to the service's own schema."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import asyncpg
+
+SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns round-trip as Python objects instead of strings.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first, so SQL stays unqualified.
+
+    Each service owns one schema and never reads another's (DESIGN §3).
+    """
+    if not SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except asyncpg.UniqueViolationError:
+        pass  # two workers raced to create it; it exists now
+    finally:
+        await admin.close()
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": f'"{schema}"', "application_name": f"retention-{schema}"},
+    )
+    assert pool is not None
+    return pool

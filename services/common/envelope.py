@@ -1,0 +1,63 @@
+"""The event envelope every message on every topic carries (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+#: Opaque ids from shops: printable, no separators we use in keys, bounded length.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+
+
+class Envelope(BaseModel):
+    """One event: who (merchant), what (type + versioned data), when (event time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID
+    type: str = Field(pattern=r"^[a-z]+(\.[a-z_]+)+$", examples=["order.placed"])
+    schema_version: int = Field(ge=1, default=1)
+    merchant_id: str = Field(pattern=ID_PATTERN)
+    occurred_at: AwareDatetime
+    data: dict[str, Any]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _normalise_to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)
+
+
+def new_envelope(
+    event_type: str,
+    merchant_id: str,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    event_id: uuid.UUID | None = None,
+    schema_version: int = 1,
+) -> Envelope:
+    """Build an envelope; `occurred_at` is passed in because decisions never read the clock."""
+    return Envelope(
+        event_id=event_id or uuid.uuid4(),
+        type=event_type,
+        schema_version=schema_version,
+        merchant_id=merchant_id,
+        occurred_at=occurred_at,
+        data=data,
+    )
+
+
+def derived_event_id(source_event_id: uuid.UUID, purpose: str) -> uuid.UUID:
+    """A deterministic id for an event caused by another, so a replay emits the same id."""
+    return uuid.uuid5(source_event_id, purpose)

@@ -1,0 +1,166 @@
+"""Builds one service process: FastAPI + faust agents + outbox relay, started and stopped together.
+
+Each service's `bootstrap.py` describes itself as a `ServiceSpec`; this module is the shared
+composition root underneath (settings → logs → pool → migrations → topics → producer → relay → faust).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from faust.contrib.asgi import faust_app_running
+from prometheus_client import CollectorRegistry
+
+from services.common.consumer import BatchConsumer, Subscription
+from services.common.contract import Contract, load_contract
+from services.common.db import create_pool
+from services.common.http import install_observability
+from services.common.kafka import create_topics, new_producer
+from services.common.logs import configure_logging
+from services.common.metrics import KernelMetrics, new_registry
+from services.common.migrations import apply_migrations, migrations_for
+from services.common.outbox import OutboxRelay
+from services.common.settings import Settings
+from services.common.streams import make_faust_app, register_agent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The live adapters of one process, handed to a service's factories once started."""
+
+    service: str
+    settings: Settings
+    contract: Contract
+    registry: CollectorRegistry
+    metrics: KernelMetrics
+    pool: asyncpg.Pool = None  # type: ignore[assignment]  # set during startup
+    producer: AIOKafkaProducer = None  # type: ignore[assignment]
+    relay: OutboxRelay = None  # type: ignore[assignment]
+    ready: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    migrations: Path | None
+    subscriptions: Callable[[Runtime], list[Subscription]] = lambda rt: []
+    routers: Callable[[Runtime], list[APIRouter]] = lambda rt: []
+    #: Long-running loops of the service (schedulers, senders); each gets the runtime.
+    background: Callable[[Runtime], list[Coroutine[Any, Any, None]]] = lambda rt: []
+    on_startup: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    on_shutdown: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    title: str = ""
+
+
+async def prepare_database(spec: ServiceSpec, settings: Settings) -> asyncpg.Pool:
+    pool = await create_pool(settings.database_url, spec.name, max_size=settings.db_pool_max)
+    await apply_migrations(pool, spec.name, migrations_for(spec.migrations))
+    return pool
+
+
+def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
+    registry = new_registry()
+    runtime = Runtime(
+        service=spec.name,
+        settings=settings,
+        contract=load_contract(),
+        registry=registry,
+        metrics=KernelMetrics.create(registry),
+    )
+    faust_app = make_faust_app(spec.name, settings)
+    subscriptions = spec.subscriptions(runtime)
+    for subscription in subscriptions:
+        register_agent(
+            faust_app,
+            _consumer_factory(runtime, subscription),
+            name=subscription.name,
+            topics=subscription.topics,
+            max_events=settings.batch_max_events,
+            max_wait_s=settings.batch_max_wait_s,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level, settings.log_format)
+        runtime.pool = await prepare_database(spec, settings)
+        await create_topics(settings.kafka_bootstrap_servers, runtime.contract.topics_to_create())
+        runtime.producer = new_producer(settings, client_id=f"retention-{spec.name}")
+        await runtime.producer.start()
+        runtime.relay = OutboxRelay(
+            service=spec.name,
+            pool=runtime.pool,
+            producer=runtime.producer,
+            metrics=runtime.metrics,
+            poll_interval_s=settings.outbox_poll_interval_s,
+        )
+        if spec.on_startup:
+            await spec.on_startup(runtime)
+        tasks = [asyncio.create_task(runtime.relay.run(), name="outbox-relay")]
+        tasks += [asyncio.create_task(coro) for coro in spec.background(runtime)]
+        for task in tasks:
+            task.add_done_callback(_crash_on_failure)
+        try:
+            if subscriptions:
+                async with faust_app_running(faust_app, stop_timeout=30):
+                    runtime.ready = True
+                    log.info("service ready", extra={"port": settings.http_port})
+                    yield
+            else:
+                runtime.ready = True
+                log.info("service ready", extra={"port": settings.http_port})
+                yield
+        finally:
+            runtime.ready = False
+            runtime.relay.stop()
+            for task in tasks[1:]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if spec.on_shutdown:
+                await spec.on_shutdown(runtime)
+            await runtime.producer.stop()
+            await runtime.pool.close()
+
+    app = FastAPI(title=spec.title or f"retention {spec.name}", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_observability(app, runtime)
+    for router in spec.routers(runtime):
+        app.include_router(router)
+    return app
+
+
+def _consumer_factory(runtime: Runtime, subscription: Subscription) -> Callable[[], BatchConsumer]:
+    def build() -> BatchConsumer:
+        return BatchConsumer(
+            service=runtime.service,
+            subscription=subscription,
+            pool=runtime.pool,
+            producer=runtime.producer,
+            contract=runtime.contract,
+            metrics=runtime.metrics,
+            after_commit=runtime.relay.wake,
+        )
+
+    return build
+
+
+def _crash_on_failure(task: asyncio.Task[Any]) -> None:
+    """A background loop that dies is a bug: exit so the supervisor restarts the process."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        from services.common.consumer import crash_process
+
+        crash_process(exc)

@@ -1,0 +1,41 @@
+"""Calls to the services' internal HTTP APIs: timeouts, a retry on idempotent reads, clear 503s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import HTTPException
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+TRANSPORT_ERRORS = (httpx.TransportError,)
+
+
+class ServiceClient:
+    def __init__(self, urls: dict[str, str], *, timeout_s: float = 3.0) -> None:
+        self.urls = urls
+        self.http = httpx.AsyncClient(timeout=timeout_s)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def get(self, service: str, path: str) -> dict[str, Any]:
+        """GET from a service; its 404 becomes ours, an unreachable service becomes a 503 problem."""
+        url = self.urls[service] + path
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TRANSPORT_ERRORS),
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=0.05, max=0.5),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self.http.get(url)
+        except TRANSPORT_ERRORS as exc:
+            raise HTTPException(503, f"The {service} service is unavailable; try again shortly") from exc
+        if response.status_code == 404:
+            raise HTTPException(404, response.json().get("title", "Not found"))
+        if response.status_code >= 500:
+            raise HTTPException(503, f"The {service} service failed; try again shortly")
+        response.raise_for_status()
+        return response.json()

@@ -1,0 +1,74 @@
+"""Request dependencies: the runtime, and the merchant behind the API key (never from path or body)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.common.logs import log_context
+from services.common.service_app import Runtime
+from services.gateway.adapters.merchants import find_key, touch_key
+from services.gateway.core.security import matches, well_formed
+
+bearer = HTTPBearer(auto_error=False, description="A merchant API key: `Authorization: Bearer rk_live_…`")
+
+#: One body for every authentication failure, so a caller learns nothing about which check failed.
+UNAUTHORIZED = HTTPException(401, "Invalid or missing API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@dataclass(frozen=True)
+class Merchant:
+    merchant_id: str
+    scopes: tuple[str, ...]
+
+
+async def current_merchant(
+    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Merchant:
+    token = credentials.credentials if credentials else ""
+    if not well_formed(token):
+        raise UNAUTHORIZED
+    record = await find_key(runtime.pool, token)
+    now = datetime.now(UTC)
+    if (
+        record is None
+        or not matches(token, record.key_hash)
+        or record.revoked_at is not None
+        or (record.expires_at is not None and record.expires_at <= now)
+    ):
+        raise UNAUTHORIZED
+    await touch_key(runtime.pool, record.key_id, now)
+    log_context.set({**log_context.get({}), "merchant_id": record.merchant_id})
+    return Merchant(record.merchant_id, record.scopes)
+
+
+CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
+
+
+def require_scope(scope: str):
+    async def check(merchant: CurrentMerchant) -> Merchant:
+        if scope not in merchant.scopes:
+            raise HTTPException(403, f"This API key lacks the scope {scope}")
+        return merchant
+
+    return Depends(check)
+
+
+async def require_admin(
+    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    token = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(token.encode(), runtime.settings.admin_token.encode()):
+        raise UNAUTHORIZED

@@ -1,0 +1,41 @@
+"""Composition root of the gateway: the merchant-facing API in front of the services and Kafka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.common.service_app import Runtime, ServiceSpec
+from services.gateway.adapters.services import ServiceClient
+from services.gateway.api.routes import admin, contract, customers, events
+from services.gateway.metrics import GatewayMetrics
+
+
+async def _startup(runtime: Runtime) -> None:
+    s = runtime.settings
+    runtime.extras["services"] = ServiceClient(
+        {
+            "loyalty": s.loyalty_url,
+            "notifications": s.notifications_url,
+            "segments": s.segments_url,
+            "tracking": s.tracking_url,
+        }
+    )
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    await runtime.extras["services"].close()
+
+
+def _routers(runtime: Runtime) -> list:
+    runtime.extras["gateway_metrics"] = GatewayMetrics.create(runtime.registry)
+    return [events.router, customers.router, admin.router, contract.router]
+
+
+SPEC = ServiceSpec(
+    name="gateway",
+    title="retention gateway: merchant API",
+    migrations=Path(__file__).parent / "adapters" / "migrations",
+    routers=_routers,
+    on_startup=_startup,
+    on_shutdown=_shutdown,
+)

@@ -1,0 +1,67 @@
+"""Loyalty's consumers: thin adapters from events to the pure rules and the ledger."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.common.consumer import Subscription
+from services.common.envelope import Envelope, derived_event_id, new_envelope
+from services.loyalty.adapters.ledger import NewEntry, append_entries, balances
+from services.loyalty.domain.points import DEFAULT_RULE, points_for_order
+
+ORDER_TYPES = frozenset({"order.placed"})
+
+
+async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+    """order.placed → one `earn` entry per order and a `loyalty.points_earned` event."""
+    entries = []
+    for event in events:
+        points = points_for_order(event.data, DEFAULT_RULE)
+        if points <= 0:
+            continue
+        entries.append(
+            NewEntry(
+                entry_id=derived_event_id(event.event_id, "loyalty.earn"),
+                merchant_id=event.merchant_id,
+                customer_id=event.data["customer_id"],
+                kind="earn",
+                points=points,
+                reason_code="purchase",
+                source_event_id=event.event_id,
+                source_type=event.type,
+                order_id=event.data["order_id"],
+                rule_version=DEFAULT_RULE.version,
+                occurred_at=event.occurred_at,
+            )
+        )
+    written = await append_entries(conn, entries)
+    fresh = [e for e in entries if e.entry_id in written]
+    emitted: list[Envelope] = []
+    by_merchant: dict[str, list[NewEntry]] = {}
+    for entry in fresh:
+        by_merchant.setdefault(entry.merchant_id, []).append(entry)
+    for merchant_id, merchant_entries in by_merchant.items():
+        current = await balances(conn, merchant_id, sorted({e.customer_id for e in merchant_entries}))
+        for entry in merchant_entries:
+            emitted.append(
+                new_envelope(
+                    "loyalty.points_earned",
+                    merchant_id,
+                    {
+                        "customer_id": entry.customer_id,
+                        "order_id": entry.order_id,
+                        "points": entry.points,
+                        "balance": current[entry.customer_id],
+                        "reason_code": entry.reason_code,
+                        "ledger_entry_id": str(entry.entry_id),
+                        "source_event_id": str(entry.source_event_id),
+                    },
+                    occurred_at=entry.occurred_at,
+                    event_id=derived_event_id(entry.entry_id, "loyalty.points_earned"),
+                )
+            )
+    return emitted
+
+
+def subscriptions() -> list[Subscription]:
+    return [Subscription(name="loyalty.orders", topics=("shop.orders",), handle=handle_orders, event_types=ORDER_TYPES)]

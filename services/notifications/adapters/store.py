@@ -1,0 +1,152 @@
+"""Contacts and the notification state machine in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.common.envelope import Envelope
+from services.notifications.domain.messages import Contact, NotificationRequest
+
+
+async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """Newest event time wins, so a late, older customer.updated never overwrites newer data."""
+    rows = []
+    for event in events:
+        d = event.data
+        rows.append(
+            (
+                event.merchant_id,
+                d["customer_id"],
+                d.get("email"),
+                d.get("first_name"),
+                d.get("last_name"),
+                d.get("salutation"),
+                d.get("locale") or "de",
+                d.get("time_zone"),
+                event.occurred_at,
+            )
+        )
+    await conn.executemany(
+        """
+        INSERT INTO contacts AS c (merchant_id, customer_id, email, first_name, last_name, salutation,
+                                   locale, time_zone, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
+            email = coalesce(EXCLUDED.email, c.email), first_name = coalesce(EXCLUDED.first_name, c.first_name),
+            last_name = coalesce(EXCLUDED.last_name, c.last_name),
+            salutation = coalesce(EXCLUDED.salutation, c.salutation), locale = EXCLUDED.locale,
+            time_zone = coalesce(EXCLUDED.time_zone, c.time_zone), updated_at = EXCLUDED.updated_at
+        WHERE c.updated_at <= EXCLUDED.updated_at
+        """,
+        rows,
+    )
+
+
+async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationRequest]) -> None:
+    await conn.executemany(
+        "INSERT INTO notifications (notification_id, merchant_id, customer_id, template, context, trigger_event, "
+        "not_before, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        [
+            (
+                r.notification_id,
+                r.merchant_id,
+                r.customer_id,
+                r.template,
+                r.context,
+                r.trigger_event,
+                r.not_before,
+                r.give_up_at,
+            )
+            for r in requests
+        ],
+    )
+
+
+async def claim_due(
+    pool: asyncpg.Pool,
+    now: datetime,
+    limit: int,
+    decide: Callable[[dict[str, Any]], tuple[str, str | None]],
+    retry_wait: timedelta,
+) -> list[dict[str, Any]]:
+    """Decide every due notification in one transaction; returns those now `sending`.
+
+    `sending` commits before any SMTP call, so a crash during the call never leads to a second send.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at,
+                   c.email, c.first_name, c.last_name, c.salutation, c.locale, (c.customer_id IS NOT NULL) AS known
+            FROM notifications n
+            LEFT JOIN contacts c USING (merchant_id, customer_id)
+            WHERE n.status = 'pending' AND n.not_before <= $1
+            ORDER BY n.not_before
+            LIMIT $2
+            FOR UPDATE OF n SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        to_send, updates = [], []
+        for row in map(dict, rows):
+            verdict, reason = decide(row)
+            if verdict == "send":
+                to_send.append(row)
+                updates.append((row["notification_id"], "sending", None, now, now))
+            elif verdict == "wait":
+                updates.append((row["notification_id"], "pending", reason, now + retry_wait, None))
+            else:
+                updates.append((row["notification_id"], "suppressed", reason, now, None))
+        await conn.executemany(
+            "UPDATE notifications SET status = $2, status_reason = $3, not_before = $4, claimed_at = $5, "
+            "attempts = attempts + (CASE WHEN $2 = 'sending' THEN 1 ELSE 0 END) WHERE notification_id = $1",
+            updates,
+        )
+        return to_send
+
+
+def contact_of(row: dict[str, Any]) -> Contact | None:
+    if not row["known"]:
+        return None
+    return Contact(
+        email=row["email"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        salutation=row["salutation"],
+        locale=row["locale"],
+    )
+
+
+async def set_status(
+    pool: asyncpg.Pool,
+    notification_id: object,
+    status: str,
+    *,
+    reason: str | None = None,
+    message_id: str | None = None,
+    sent_at: datetime | None = None,
+) -> None:
+    await pool.execute(
+        "UPDATE notifications SET status = $2, status_reason = $3, message_id = coalesce($4, message_id), "
+        "sent_at = coalesce($5, sent_at) WHERE notification_id = $1",
+        notification_id,
+        status,
+        reason,
+        message_id,
+        sent_at,
+    )
+
+
+async def abandon_interrupted_sends(pool: asyncpg.Pool, claimed_before: datetime) -> int:
+    """A row left in `sending` may or may not have reached the SMTP server: never resend it."""
+    result = await pool.execute(
+        "UPDATE notifications SET status = 'failed', status_reason = 'interrupted during SMTP send; "
+        "not retried to avoid a duplicate mail' WHERE status = 'sending' AND claimed_at < $1",
+        claimed_before,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,35 @@
+"""Notifications' consumers: contacts from customer events, notification requests from triggers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.common.consumer import Subscription
+from services.common.envelope import Envelope
+from services.notifications.adapters.store import insert_requests, upsert_contacts
+from services.notifications.domain.messages import request_for
+
+CONTACT_TYPES = frozenset({"customer.created", "customer.updated"})
+TRIGGER_TYPES = frozenset({"loyalty.points_earned"})
+
+
+async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+    await upsert_contacts(conn, events)
+    return []
+
+
+async def handle_triggers(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+    # `now` is the time the request is recorded; the sender decides against its own `now` later.
+    now = datetime.now(UTC)
+    requests = [r for r in (request_for(e, now) for e in events) if r is not None]
+    await insert_requests(conn, requests)
+    return []
+
+
+def subscriptions() -> list[Subscription]:
+    return [
+        Subscription("notifications.contacts", ("shop.customers",), handle_contacts, CONTACT_TYPES),
+        Subscription("notifications.triggers", ("loyalty.events",), handle_triggers, TRIGGER_TYPES),
+    ]

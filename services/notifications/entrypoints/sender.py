@@ -1,0 +1,103 @@
+"""The sending loop: claims due notifications, renders them, sends over SMTP, records the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.common.errors import is_transient, retry_transient
+from services.common.logs import log_context
+from services.common.service_app import Runtime
+from services.notifications.adapters.rendering import Renderer
+from services.notifications.adapters.smtp import SmtpSender, build_message
+from services.notifications.adapters.store import abandon_interrupted_sends, claim_due, contact_of, set_status
+from services.notifications.domain.messages import resolve_locale, send_decision
+from services.notifications.metrics import NotificationMetrics
+
+log = logging.getLogger(__name__)
+
+CONTACT_RETRY_WAIT = timedelta(seconds=2)
+INTERRUPTED_AFTER = timedelta(minutes=2)
+
+
+class NotificationSender:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        renderer: Renderer,
+        smtp: SmtpSender,
+        metrics: NotificationMetrics,
+        poll_interval_s: float = 0.2,
+        batch_size: int = 50,
+    ) -> None:
+        self.runtime = runtime
+        self.renderer = renderer
+        self.smtp = smtp
+        self.metrics = metrics
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+
+    async def run(self) -> None:
+        last_sweep = datetime.min.replace(tzinfo=UTC)
+        while True:
+            now = datetime.now(UTC)
+            if now - last_sweep > INTERRUPTED_AFTER:
+                await retry_transient(
+                    lambda cutoff=now - INTERRUPTED_AFTER: abandon_interrupted_sends(self.runtime.pool, cutoff),
+                    name="abandon_interrupted",
+                )
+                last_sweep = now
+            sent = await self.send_due(now)
+            if not sent:
+                await asyncio.sleep(self.poll_interval_s)
+
+    async def send_due(self, now: datetime) -> int:
+        def decide(row: dict[str, Any]) -> tuple[str, str | None]:
+            return send_decision(contact_of(row), now, row["give_up_at"])
+
+        rows = await retry_transient(
+            lambda: claim_due(self.runtime.pool, now, self.batch_size, decide, CONTACT_RETRY_WAIT),
+            name="claim_notifications",
+        )
+        await asyncio.gather(*(self._send_one(row, now) for row in rows))
+        return len(rows)
+
+    async def _send_one(self, row: dict[str, Any], now: datetime) -> None:
+        nid = str(row["notification_id"])
+        token = log_context.set({"merchant_id": row["merchant_id"], "notification_id": nid})
+        try:
+            locale = resolve_locale(row["locale"])
+            context = {**row["context"], "first_name": row["first_name"], "merchant_name": row["merchant_id"]}
+            rendered = self.renderer.render(row["template"], locale, context)
+            name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+            message = build_message(
+                rendered,
+                sender=(row["merchant_id"], f"no-reply@{row['merchant_id']}.example"),
+                recipient=(name, row["email"]),
+                notification_id=nid,
+            )
+            try:
+                message_id = await self.smtp.send(message)
+            except Exception as exc:
+                # Whether the server took the message is unknown after most failures: do not resend.
+                status_reason = f"{exc.__class__.__name__}: {exc}"[:500]
+                await retry_transient(
+                    lambda: set_status(self.runtime.pool, row["notification_id"], "failed", reason=status_reason),
+                    name="record_failed",
+                )
+                self.metrics.sent.labels(row["template"], "failed").inc()
+                log.warning("sending failed", extra={"error": status_reason, "transient": is_transient(exc)})
+                return
+            await retry_transient(
+                lambda: set_status(
+                    self.runtime.pool, row["notification_id"], "sent", message_id=message_id, sent_at=now
+                ),
+                name="record_sent",
+            )
+            self.metrics.sent.labels(row["template"], "sent").inc()
+            log.info("notification sent", extra={"template": row["template"], "locale": locale})
+        finally:
+            log_context.reset(token)
