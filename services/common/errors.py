@@ -82,7 +82,7 @@ async def retry_transient(
 
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(initial=0.05, max=max_wait_s),
+        wait=wait_exponential_jitter(multiplier=0.05, max=max_wait_s),
         before_sleep=before_sleep,
         reraise=True,
     ):

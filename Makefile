@@ -1,0 +1,51 @@
+# One command to run the platform, one to test it; both install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test unit integration e2e lint format install system-deps docs bench-consume clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# Prometheus/promtool check the deploy/ configuration and dashboards in the tests (Debian package).
+system-deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing prometheus (promtool) for the deploy tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+
+run: install
+	$(BIN)/retention up
+
+test: install system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: install
+	$(BIN)/pytest -q -m unit
+
+integration: install system-deps
+	$(BIN)/pytest -q -m integration
+
+e2e: install
+	$(BIN)/pytest -q -m e2e
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+docs: install
+	$(BIN)/retention contract docs --out-dir docs
+
+clean:
+	rm -rf .retention .pytest_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""Pure decision functions of the services: no I/O, `now` passed in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.loyalty.domain.points import EarnRule, points_for_order
+from services.notifications.domain.messages import Contact, resolve_locale, send_decision
+from services.segments.domain.profiles import Profile, apply_order
+from services.tracking.domain.shipments import next_status
+
+T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+def test_points_exclude_shipping_and_tax_and_round_down() -> None:
+    order = {"total_minor": 5_990, "shipping_minor": 490, "tax_minor": 878}
+    assert points_for_order(order) == 46  # 59.90 - 4.90 - 8.78 = 46.22 EUR → 46 points
+
+
+def test_points_never_negative_and_rule_is_tunable() -> None:
+    assert points_for_order({"total_minor": 100, "shipping_minor": 490}) == 0
+    double = EarnRule(version=2, points_per_unit=2, exclude_tax=False)
+    assert points_for_order({"total_minor": 1_000, "tax_minor": 160}, double) == 20
+
+
+def test_shipment_moves_forward_only() -> None:
+    first = next_status(None, None, "label_created", T0)
+    assert first is not None and first.to_status == "label_created"
+    assert next_status("in_transit", T0, "label_created", T0 + timedelta(hours=1)) is None  # out of order
+    assert next_status("in_transit", T0, "in_transit", T0 + timedelta(hours=1)) is None  # duplicate
+    moved = next_status("in_transit", T0, "out_for_delivery", T0 + timedelta(hours=5))
+    assert moved is not None and moved.from_status == "in_transit"
+
+
+def test_delivered_stays_delivered() -> None:
+    for scan in ("in_transit", "exception", "out_for_delivery", "lost"):
+        assert next_status("delivered", T0, scan, T0 + timedelta(days=1)) is None
+
+
+def test_exception_then_later_failed_attempt_is_a_transition() -> None:
+    later = next_status("exception", T0, "failed_attempt", T0 + timedelta(hours=2))
+    assert later is not None and later.to_status == "failed_attempt"
+    assert next_status("exception", T0, "failed_attempt", T0 - timedelta(hours=2)) is None
+
+
+def test_profile_folds_orders_in_any_order() -> None:
+    a = apply_order(Profile(), 2_000, "EUR", T0 + timedelta(days=3))
+    b = apply_order(a, 1_000, "EUR", T0)
+    assert (b.order_count, b.revenue_minor, b.average_order_value_minor) == (2, 3_000, 1_500)
+    assert b.first_order_at == T0 and b.last_order_at == T0 + timedelta(days=3)
+
+
+def test_locale_resolution_falls_back_to_german() -> None:
+    assert resolve_locale("en-GB") == "en"
+    assert resolve_locale("de_AT") == "de"
+    assert resolve_locale("fr") == "de"
+    assert resolve_locale(None) == "de"
+
+
+def test_send_decision_waits_for_contact_then_gives_up() -> None:
+    give_up = T0 + timedelta(hours=1)
+    assert send_decision(None, T0, give_up) == ("wait", None)
+    verdict, reason = send_decision(None, give_up, give_up)
+    assert verdict == "suppress" and "no contact" in (reason or "")
+    no_mail = Contact(email=None, first_name="Anna", last_name=None, salutation=None, locale="de")
+    assert send_decision(no_mail, T0, give_up)[0] == "suppress"
+    ok = Contact(email="anna@example.de", first_name="Anna", last_name=None, salutation=None, locale="de")
+    assert send_decision(ok, T0, give_up) == ("send", None)

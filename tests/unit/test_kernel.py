@@ -1,0 +1,85 @@
+"""Kernel pieces that need no infrastructure: settings, error taxonomy, retries, paths, backoff."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
+
+from services.common.errors import InvalidMessage, is_transient, retry_transient
+from services.common.http import field_path
+from services.common.migrations import MigrationError, discover
+from services.common.settings import Settings
+from services.platform.supervisor import MAX_BACKOFF_S, backoff_delay
+
+
+def test_production_refuses_placeholder_secrets() -> None:
+    with pytest.raises(ValidationError, match="RETENTION_SECRET_KEY"):
+        Settings(env="production")
+    ok = Settings(env="production", secret_key="s" * 32, admin_token="a" * 32)
+    assert ok.env == "production"
+
+
+def test_settings_read_standard_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("RETENTION_KAFKA_IDEMPOTENCE", "true")
+    s = Settings()
+    assert (s.kafka_bootstrap_servers, s.database_url, s.kafka_idempotence) == (
+        "k1:9092,k2:9092",
+        "postgresql://u@h/db",
+        True,
+    )
+
+
+def test_error_taxonomy() -> None:
+    assert is_transient(ConnectionRefusedError())
+    assert is_transient(KafkaConnectionError())
+    assert is_transient(asyncpg.exceptions.CannotConnectNowError())
+    assert not is_transient(KeyError("bug"))
+    assert not is_transient(InvalidMessage("bad"))
+    assert not is_transient(asyncpg.exceptions.UniqueViolationError())
+
+
+async def test_retry_transient_retries_until_success_and_counts() -> None:
+    calls, retried = [], []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionResetError("db went away")
+        return "done"
+
+    assert await retry_transient(flaky, name="t", on_retry=retried.append, max_wait_s=0.01) == "done"
+    assert len(calls) == 3 and len(retried) == 2
+
+
+async def test_retry_transient_lets_bugs_through_at_once() -> None:
+    calls = []
+
+    async def buggy() -> None:
+        calls.append(1)
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError):
+        await retry_transient(buggy, name="t")
+    assert len(calls) == 1
+
+
+def test_field_path_rendering() -> None:
+    assert field_path(("body", "events", 0, "data", "lines", 2, "quantity")) == "events[0].data.lines[2].quantity"
+    assert field_path(("query", "limit")) == "limit"
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff_delay(n) for n in range(1, 12)]
+    assert delays[0] == 0.5 and delays == sorted(delays) and delays[-1] == MAX_BACKOFF_S
+
+
+def test_migration_files_must_be_numbered(tmp_path) -> None:
+    (tmp_path / "0001_ok.sql").write_text("SELECT 1")
+    assert [m.version for m in discover(tmp_path)] == ["0001"]
+    (tmp_path / "init.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError):
+        discover(tmp_path)
