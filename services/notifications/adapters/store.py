@@ -80,7 +80,7 @@ async def claim_due(
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """
-            SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at,
+            SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at, n.attempts,
                    c.email, c.first_name, c.last_name, c.salutation, c.locale, (c.customer_id IS NOT NULL) AS known
             FROM notifications n
             LEFT JOIN contacts c USING (merchant_id, customer_id)

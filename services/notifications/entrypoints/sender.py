@@ -7,7 +7,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.errors import is_transient, retry_transient
+import aiosmtplib
+
+from services.common.errors import retry_transient
 from services.common.logs import log_context
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 CONTACT_RETRY_WAIT = timedelta(seconds=2)
 INTERRUPTED_AFTER = timedelta(minutes=2)
+CONNECT_RETRY_WAIT = timedelta(seconds=30)
+MAX_CONNECT_ATTEMPTS = 5
 
 
 class NotificationSender:
@@ -82,14 +86,7 @@ class NotificationSender:
             try:
                 message_id = await self.smtp.send(message)
             except Exception as exc:
-                # Whether the server took the message is unknown after most failures: do not resend.
-                status_reason = f"{exc.__class__.__name__}: {exc}"[:500]
-                await retry_transient(
-                    lambda: set_status(self.runtime.pool, row["notification_id"], "failed", reason=status_reason),
-                    name="record_failed",
-                )
-                self.metrics.sent.labels(row["template"], "failed").inc()
-                log.warning("sending failed", extra={"error": status_reason, "transient": is_transient(exc)})
+                await self._record_failure(row, exc, now)
                 return
             await retry_transient(
                 lambda: set_status(
@@ -101,3 +98,19 @@ class NotificationSender:
             log.info("notification sent", extra={"template": row["template"], "locale": locale})
         finally:
             log_context.reset(token)
+
+    async def _record_failure(self, row: dict[str, Any], exc: Exception, now: datetime) -> None:
+        """Retry only when the server surely has not got the message (no connection); else never resend."""
+        reason = f"{exc.__class__.__name__}: {exc}"[:500]
+        never_connected = isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPConnectTimeoutError)
+        if never_connected and row["attempts"] < MAX_CONNECT_ATTEMPTS:
+            status, retry_at = "pending", now + CONNECT_RETRY_WAIT * (row["attempts"] + 1)
+        else:
+            status, retry_at = "failed", None
+        await retry_transient(
+            lambda: set_status(self.runtime.pool, row["notification_id"], status, reason=reason, not_before=retry_at),
+            name="record_failure",
+        )
+        if status == "failed":
+            self.metrics.sent.labels(row["template"], "failed").inc()
+        log.warning("sending failed", extra={"error": reason, "will_retry": status == "pending"})

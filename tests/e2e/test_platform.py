@@ -1,0 +1,268 @@
+"""The whole platform as separate processes, started by the same supervisor as `make run`.
+
+Real broker (embedded Tansu), real PostgreSQL (embedded), real SMTP (the sink), real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.platform.infra import free_port, port_is_open
+from services.platform.smtp_sink import read_mails
+from tests.support import consume_until, eventually, example_event
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port_block(size: int = 5) -> int:
+    for _ in range(200):
+        base = free_port()
+        if base + size < 65000 and not any(port_is_open("127.0.0.1", base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+class Platform:
+    """`retention up` in a child process, exactly as a developer runs it (minus the simulated shop)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+        self.log_path = data_dir / "up.log"
+
+    def start(self, timeout_s: float = 240.0) -> None:
+        ready_file = self.data_dir / "ready.json"
+        ready_file.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+        argv = [
+            sys.executable, "-m", "services.platform.cli", "up", "--data-dir", str(self.data_dir),
+            "--base-port", str(free_port_block()), "--kafka-port", str(free_port()),
+            "--smtp-port", str(free_port()), "--no-simulate", "--ready-file", str(ready_file), "--log-format", "json",
+        ]  # fmt: skip
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while not ready_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"platform did not become ready; log tail:\n{self.log_tail()}")
+            time.sleep(0.3)
+        self.info = json.loads(ready_file.read_text())
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def children(self) -> dict[str, Any]:
+        return json.loads(Path(self.info["children_file"]).read_text())
+
+    @property
+    def gateway(self) -> str:
+        return self.info["urls"]["gateway"]
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.info['api_key']}"}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    running = Platform(tmp_path_factory.mktemp("platform"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def post_events(platform: Platform, events: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await http.post(f"{platform.gateway}/v1/events", json={"events": events}, headers=platform.headers(key))
+
+
+async def loyalty_of(platform: Platform, customer_id: str, key: str | None = None) -> dict[str, Any] | None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(
+            f"{platform.gateway}/v1/customers/{customer_id}/loyalty", headers=platform.headers(key)
+        )
+    return response.json() if response.status_code == 200 else None
+
+
+def customer_and_order(customer_id: str, email: str, total_minor: int = 4_990) -> list[dict[str, Any]]:
+    customer = example_event("customer.created", customer_id=customer_id, email=email, locale="de-DE")
+    order = example_event("order.placed", customer_id=customer_id, order_id=f"o-{customer_id}")
+    order["data"].update(total_minor=total_minor, shipping_minor=0, tax_minor=0, subtotal_minor=total_minor)
+    return [customer, order]
+
+
+async def test_order_to_points_to_mail_to_balance(platform: Platform) -> None:
+    customer_id, email = f"c-{uuid.uuid4().hex[:8]}", f"kunde-{uuid.uuid4().hex[:6]}@example.de"
+    response = await post_events(platform, customer_and_order(customer_id, email, total_minor=4_990))
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+
+    loyalty = await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)
+    assert loyalty["balance"] == 49 and loyalty["history"][0]["reason_code"] == "purchase"
+
+    def mail_for_customer() -> list[Any]:
+        return [m for m in read_mails(Path(platform.info["mail_dir"])) if email in str(m["To"])]
+
+    mails = await eventually(mail_for_customer, timeout_s=60)
+    assert len(mails) == 1 and mails[0]["Subject"] == "Du hast 49 Punkte gesammelt"
+    assert "Punktestand: 49 Punkte" in mails[0].get_body(("plain",)).get_content()
+
+
+async def test_the_same_event_twice_awards_once(platform: Platform) -> None:
+    customer_id = f"c-{uuid.uuid4().hex[:8]}"
+    events = customer_and_order(customer_id, f"{customer_id}@example.de", total_minor=2_000)
+    first = await post_events(platform, events)
+    again = await post_events(platform, events)
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"], first.text
+    # Straight to Kafka as well, past the gateway's own dedup: the loyalty inbox must catch it.
+    order = {**events[1], "merchant_id": platform.info["merchant_id"]}
+    producer = AIOKafkaProducer(bootstrap_servers=platform.info["kafka"], acks="all")
+    await producer.start()
+    try:
+        key = f"{order['merchant_id']}:{customer_id}".encode()
+        await producer.send_and_wait("shop.orders", json.dumps(order).encode(), key=key)
+    finally:
+        await producer.stop()
+    loyalty = await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)
+    time.sleep(2)  # give a wrongly applied duplicate the time to show up
+    loyalty = await loyalty_of(platform, customer_id)
+    assert loyalty is not None and loyalty["balance"] == 20 and len(loyalty["history"]) == 1
+
+
+async def test_malformed_event_gets_422_with_the_field_path(platform: Platform) -> None:
+    bad = example_event("order.placed")
+    bad["data"]["lines"][0]["quantity"] = 0
+    async with httpx.AsyncClient(timeout=10) as http:
+        single = await http.post(f"{platform.gateway}/v1/events", json=bad, headers=platform.headers())
+        smuggled = await http.post(
+            f"{platform.gateway}/v1/events",
+            headers=platform.headers(),
+            json={**example_event("order.placed"), "merchant_id": "someone-else"},
+        )
+    assert single.status_code == 422 and single.headers["content-type"] == "application/problem+json"
+    assert "data.lines[0].quantity" in [e["path"] for e in single.json()["errors"]]
+    assert smuggled.status_code == 422 and smuggled.json()["errors"][0]["path"] == "merchant_id"
+
+    mixed = await post_events(platform, [example_event("order.placed", customer_id=f"c-{uuid.uuid4().hex[:8]}"), bad])
+    body = mixed.json()
+    assert mixed.status_code == 200 and (body["accepted"], body["rejected"]) == (1, 1)
+    assert body["results"][1]["errors"][0]["path"] == "events[1].data.lines[0].quantity"
+
+
+async def test_bad_keys_are_refused_uniformly(platform: Platform) -> None:
+    key = platform.info["api_key"]
+    wrong_checksum = key[:-1] + ("A" if key[-1] != "A" else "B")
+    async with httpx.AsyncClient(timeout=10) as http:
+        responses = [
+            await http.get(f"{platform.gateway}/v1/customers/x/loyalty", headers=headers)
+            for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Bearer {wrong_checksum}"})
+        ]
+    assert {r.status_code for r in responses} == {401}
+    assert len({r.text for r in responses}) == 1
+
+
+async def test_malformed_message_straight_to_kafka_is_dead_lettered_and_consumption_goes_on(
+    platform: Platform,
+) -> None:
+    marker = f"{platform.info['merchant_id']}:poison-{uuid.uuid4().hex[:8]}".encode()
+    producer = AIOKafkaProducer(bootstrap_servers=platform.info["kafka"], acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait("shop.orders", b'{"type": "order.placed", "data": 42}', key=marker)
+    finally:
+        await producer.stop()
+    records = await consume_until(platform.info["kafka"], "shop.orders.dlq", lambda r: r.key == marker, timeout_s=60)
+    assert records, "no dead letter"
+    headers = dict(records[0].headers)
+    assert headers["x-original-topic"] == b"shop.orders" and b"event_id" in headers["x-dlq-reason"]
+
+    customer_id = f"c-{uuid.uuid4().hex[:8]}"
+    await post_events(platform, customer_and_order(customer_id, f"{customer_id}@example.de", total_minor=1_500))
+    assert (await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60))["balance"] == 15
+
+
+async def test_sigkill_of_loyalty_loses_nothing_and_applies_nothing_twice(platform: Platform) -> None:
+    customers = [f"k-{uuid.uuid4().hex[:10]}" for _ in range(300)]
+    events = []
+    for customer_id in customers:
+        order = example_event("order.placed", customer_id=customer_id, order_id=f"o-{customer_id}")
+        order["data"].update(total_minor=1_000, shipping_minor=0, tax_minor=0, subtotal_minor=1_000)
+        events.append(order)
+    for start in range(0, len(events), 100):
+        response = await post_events(platform, events[start : start + 100])
+        assert response.json()["accepted"] == 100
+        if start == 100:  # mid-stream: the first batches are in flight inside loyalty
+            os.kill(platform.children()["loyalty"]["pid"], signal.SIGKILL)
+
+    async def all_applied() -> bool:
+        conn = await asyncpg.connect(platform.info["database_url"])
+        try:
+            rows = await conn.fetch(
+                "SELECT customer_id, count(*) AS n, sum(points) AS points FROM loyalty.ledger_entries "
+                "WHERE merchant_id = $1 AND customer_id = ANY($2::text[]) GROUP BY customer_id",
+                platform.info["merchant_id"],
+                customers,
+            )
+        finally:
+            await conn.close()
+        return len(rows) == len(customers) and rows
+
+    rows = await eventually(all_applied, timeout_s=120, interval_s=1)
+    assert {(r["n"], r["points"]) for r in rows} == {(1, 10)}
+    assert platform.children()["loyalty"]["restarts"] >= 1
+    assert "restart #1" in platform.log_tail(2000)
+
+
+async def test_every_process_exposes_metrics(platform: Platform) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name, url in platform.info["urls"].items():
+            text = (await http.get(f"{url}/metrics")).text
+            assert "process_resident_memory_bytes" in text, name
+        loyalty = (await http.get(f"{platform.info['urls']['loyalty']}/metrics")).text
+    assert 'retention_events_applied_total{service="loyalty",topic="shop.orders"}' in loyalty
+
+
+async def test_a_restart_keeps_postgres_data_and_recreates_topics(platform: Platform) -> None:
+    customer_id = f"c-{uuid.uuid4().hex[:8]}"
+    await post_events(platform, customer_and_order(customer_id, f"{customer_id}@example.de", total_minor=3_000))
+    await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)
+    old_key = platform.info["api_key"]
+
+    assert platform.stop() == 0
+    platform.start()
+
+    assert (await loyalty_of(platform, customer_id, key=old_key))["balance"] == 30
+    again = f"c-{uuid.uuid4().hex[:8]}"
+    await post_events(platform, customer_and_order(again, f"{again}@example.de", total_minor=1_200))
+    assert (await eventually(lambda: loyalty_of(platform, again), timeout_s=90))["balance"] == 12

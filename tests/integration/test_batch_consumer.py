@@ -1,0 +1,158 @@
+"""The kernel's micro-batch consumer on real PostgreSQL and a real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+from services.common.contract import load_contract
+
+from services.common.consumer import BatchConsumer, RawMessage, Subscription
+from services.common.envelope import Envelope
+from services.common.errors import InvalidMessage
+from services.common.migrations import apply_migrations, migrations_for
+from services.common.outbox import OutboxRelay
+from services.loyalty.bootstrap import SPEC as LOYALTY
+from services.loyalty.entrypoints.consumers import handle_orders
+from tests.support import consume_until, example_event
+
+
+@pytest.fixture
+async def loyalty_pool(schema_pool):
+    schema, pool = schema_pool
+    await apply_migrations(pool, schema, migrations_for(LOYALTY.migrations))
+    return pool
+
+
+def raw(event: dict | bytes, offset: int = 0, topic: str = "shop.orders") -> RawMessage:
+    value = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return RawMessage(topic=topic, partition=0, offset=offset, key=b"k", value=value)
+
+
+def consumer(pool, producer, metrics, handle=handle_orders) -> BatchConsumer:
+    return BatchConsumer(
+        service="loyalty",
+        subscription=Subscription("loyalty.orders", ("shop.orders",), handle),
+        pool=pool,
+        producer=producer,
+        contract=load_contract(),
+        metrics=metrics,
+    )
+
+
+async def test_applies_once_and_stages_outbox_in_the_same_transaction(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    merchant_id: str,
+) -> None:
+    order = example_event("order.placed", merchant_id)
+    batch = consumer(loyalty_pool, producer, kernel_metrics)
+
+    first = await batch.process_batch([raw(order, 0)])
+    again = await batch.process_batch([raw(order, 0), raw(order, 1)])
+
+    assert len(first.applied) == 1 and again.applied == [] and again.duplicates == 2
+    entries = await loyalty_pool.fetch("SELECT * FROM ledger_entries WHERE merchant_id = $1", merchant_id)
+    assert len(entries) == 1 and entries[0]["points"] > 0
+    staged = await loyalty_pool.fetch("SELECT payload FROM outbox")
+    assert len(staged) == 1
+    emitted = Envelope.from_bytes(staged[0]["payload"])
+    assert emitted.type == "loyalty.points_earned" and emitted.data["balance"] == entries[0]["points"]
+    assert kernel_metrics.duplicates.labels("loyalty", "shop.orders")._value.get() == 2
+
+
+async def test_same_event_twice_in_one_batch_applies_once(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    merchant_id: str,
+) -> None:
+    order = example_event("order.placed", merchant_id)
+    outcome = await consumer(loyalty_pool, producer, kernel_metrics).process_batch([raw(order, 0), raw(order, 1)])
+    assert len(outcome.applied) == 1 and outcome.duplicates == 1
+    assert await loyalty_pool.fetchval("SELECT count(*) FROM ledger_entries") == 1
+
+
+async def test_invalid_messages_go_to_the_dlq_with_a_reason_and_the_rest_applies(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    infra,
+    merchant_id: str,
+) -> None:
+    good = example_event("order.placed", merchant_id)
+    bad = example_event("order.placed", merchant_id)
+    bad["data"]["lines"][0]["quantity"] = 0
+    marker = uuid.uuid4().hex.encode()
+    messages = [
+        raw(good, 0),
+        RawMessage("shop.orders", 0, 1, marker, json.dumps(bad).encode()),
+        RawMessage("shop.orders", 0, 2, marker, b"{not json"),
+    ]
+    outcome = await consumer(loyalty_pool, producer, kernel_metrics).process_batch(messages)
+
+    assert len(outcome.applied) == 1 and len(outcome.dead_lettered) == 2
+    records = await consume_until(infra.kafka, "shop.orders.dlq", lambda r: r.key == marker, count=2)
+    assert len(records) == 2
+    headers = [dict(r.headers) for r in records]
+    reasons = sorted(h["x-dlq-reason"].decode() for h in headers)
+    assert any("data.lines[0].quantity" in reason for reason in reasons), reasons
+    assert {h["x-original-topic"] for h in headers} == {b"shop.orders"}
+    assert {h["x-original-offset"] for h in headers} == {b"1", b"2"}
+
+
+async def test_event_on_the_wrong_topic_is_dead_lettered(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    merchant_id: str,
+) -> None:
+    review = example_event("review.submitted", merchant_id)
+    outcome = await consumer(loyalty_pool, producer, kernel_metrics).process_batch([raw(review, 0)])
+    assert outcome.applied == [] and "belongs on shop.reviews" in outcome.dead_lettered[0][1]
+
+
+async def test_handler_refusal_dead_letters_one_event_and_applies_the_others(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    merchant_id: str,
+) -> None:
+    refused = example_event("order.placed", merchant_id)
+    fine = example_event("order.placed", merchant_id, customer_id="c-fine")
+
+    async def picky(conn, events):
+        for event in events:
+            if str(event.event_id) == refused["event_id"]:
+                raise InvalidMessage("unknown customer", event_id=event.event_id)
+        return await handle_orders(conn, events)
+
+    outcome = await consumer(loyalty_pool, producer, kernel_metrics, picky).process_batch(
+        [raw(refused, 0), raw(fine, 1)]
+    )
+    assert [str(e.event_id) for e in outcome.applied] == [fine["event_id"]]
+    assert outcome.dead_lettered[0][1] == "unknown customer"
+    # The refused event's inbox row was rolled back with its transaction: a fixed handler may apply it later.
+    assert await loyalty_pool.fetchval("SELECT count(*) FROM processed_events") == 1
+
+
+async def test_outbox_relay_publishes_and_removes(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    infra,
+    merchant_id: str,
+) -> None:
+    await consumer(loyalty_pool, producer, kernel_metrics).process_batch(
+        [raw(example_event("order.placed", merchant_id))]
+    )
+    relay = OutboxRelay(service="loyalty", pool=loyalty_pool, producer=producer, metrics=kernel_metrics)
+    assert await relay.relay_once() == 1
+    assert await relay.relay_once() == 0
+    records = await consume_until(
+        infra.kafka, "loyalty.events", lambda r: json.loads(r.value)["merchant_id"] == merchant_id
+    )
+    assert records and records[0].key.startswith(merchant_id.encode() + b":")

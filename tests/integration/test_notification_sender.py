@@ -1,0 +1,148 @@
+"""The sender on real PostgreSQL and a real SMTP server: sent once, never twice, reasons recorded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.common.envelope import new_envelope
+from services.common.migrations import apply_migrations, migrations_for
+from services.common.service_app import Runtime
+from services.notifications.adapters.rendering import Renderer
+from services.notifications.adapters.smtp import SmtpSender
+from services.notifications.adapters.store import abandon_interrupted_sends, insert_requests, upsert_contacts
+from services.notifications.bootstrap import SPEC as NOTIFICATIONS
+from services.notifications.domain.messages import request_for
+from services.notifications.entrypoints.sender import NotificationSender
+from services.notifications.metrics import NotificationMetrics
+from services.platform.infra import free_port
+from services.platform.smtp_sink import read_mails, start_sink
+
+NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def smtp(tmp_path: Path):
+    port = free_port()
+    controller = start_sink(tmp_path / "mail", port=port)
+    yield port, tmp_path / "mail"
+    controller.stop()
+
+
+@pytest.fixture
+async def sender(schema_pool, smtp, settings, kernel_metrics):
+    schema, pool = schema_pool
+    await apply_migrations(pool, schema, migrations_for(NOTIFICATIONS.migrations))
+    runtime = Runtime(
+        service="notifications",
+        settings=settings,
+        contract=None,
+        registry=None,  # type: ignore[arg-type]
+        metrics=kernel_metrics,
+        pool=pool,
+    )
+    from prometheus_client import CollectorRegistry
+
+    metrics = NotificationMetrics.create(CollectorRegistry())
+    return NotificationSender(runtime, renderer=Renderer(), smtp=SmtpSender("127.0.0.1", smtp[0]), metrics=metrics)
+
+
+def points_event(merchant_id: str, customer_id: str):
+    return new_envelope(
+        "loyalty.points_earned",
+        merchant_id,
+        {
+            "customer_id": customer_id,
+            "order_id": "10042",
+            "points": 46,
+            "balance": 120,
+            "reason_code": "purchase",
+            "ledger_entry_id": str(uuid.uuid4()),
+            "source_event_id": str(uuid.uuid4()),
+        },
+        occurred_at=NOW,
+    )
+
+
+def customer_event(merchant_id: str, customer_id: str, **data):
+    return new_envelope(
+        "customer.created",
+        merchant_id,
+        {
+            "customer_id": customer_id,
+            "email": "anna.schmidt@example.de",
+            "first_name": "Anna",
+            "last_name": "Schmidt",
+            "locale": "de-DE",
+            **data,
+        },
+        occurred_at=NOW,
+    )
+
+
+async def test_sends_once_in_the_customers_language(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    request = request_for(points_event(merchant_id, "c1"), NOW)
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c1")])
+        await insert_requests(conn, [request, request])  # a redelivered trigger
+
+    assert await sender.send_due(NOW) == 1
+    assert await sender.send_due(NOW + timedelta(seconds=1)) == 0
+    mails = read_mails(smtp[1])
+    assert len(mails) == 1
+    assert mails[0]["Subject"] == "Du hast 46 Punkte gesammelt" and "anna.schmidt@example.de" in mails[0]["To"]
+    row = await pool.fetchrow("SELECT status, message_id FROM notifications")
+    assert row["status"] == "sent" and row["message_id"] == mails[0]["Message-ID"]
+
+
+async def test_waits_for_a_late_contact_then_sends(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c2"), NOW)])
+    assert await sender.send_due(NOW) == 0  # contact unknown: wait, not drop
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c2", locale="en")])
+    assert await sender.send_due(NOW + timedelta(seconds=5)) == 1
+    assert read_mails(smtp[1])[0]["Subject"] == "You earned 46 points"
+
+
+async def test_suppresses_with_a_reason_when_the_contact_never_comes(sender, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c3"), NOW)])
+    await sender.send_due(NOW + timedelta(hours=2))
+    row = await pool.fetchrow("SELECT status, status_reason FROM notifications")
+    assert row["status"] == "suppressed" and "no contact" in row["status_reason"]
+
+
+async def test_an_interrupted_send_is_never_repeated(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c4")])
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c4"), NOW)])
+    # A worker claimed it and died during the SMTP call:
+    await pool.execute("UPDATE notifications SET status = 'sending', claimed_at = $1", NOW)
+    assert await abandon_interrupted_sends(pool, NOW + timedelta(minutes=5)) == 1
+    assert await sender.send_due(NOW + timedelta(minutes=6)) == 0
+    assert read_mails(smtp[1]) == []
+    assert await pool.fetchval("SELECT status FROM notifications") == "failed"
+
+
+async def test_an_unreachable_smtp_server_is_retried_later(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    working = sender.smtp
+    sender.smtp = SmtpSender("127.0.0.1", free_port(), timeout_s=1)  # nothing listens there
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c5")])
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c5"), NOW)])
+    assert await sender.send_due(NOW) == 1
+    row = await pool.fetchrow("SELECT status, status_reason, not_before FROM notifications")
+    assert row["status"] == "pending" and "Connect" in row["status_reason"] and row["not_before"] > NOW
+    sender.smtp = working
+    assert await sender.send_due(NOW + timedelta(seconds=1)) == 0  # not due yet
+    assert await sender.send_due(row["not_before"]) == 1
+    assert len(read_mails(smtp[1])) == 1
