@@ -145,6 +145,8 @@ async def test_the_same_event_twice_awards_once(platform: Platform) -> None:
     first = await post_events(platform, events)
     again = await post_events(platform, events)
     assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"], first.text
+    await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)
+    before = await loyalty_duplicates(platform)
     # Straight to Kafka as well, past the gateway's own dedup: the loyalty inbox must catch it.
     order = {**events[1], "merchant_id": platform.info["merchant_id"]}
     producer = AIOKafkaProducer(bootstrap_servers=platform.info["kafka"], acks="all")
@@ -154,10 +156,20 @@ async def test_the_same_event_twice_awards_once(platform: Platform) -> None:
         await producer.send_and_wait("shop.orders", json.dumps(order).encode(), key=key)
     finally:
         await producer.stop()
-    loyalty = await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)
-    time.sleep(2)  # give a wrongly applied duplicate the time to show up
+
+    async def duplicate_seen() -> bool:
+        return await loyalty_duplicates(platform) > before
+
+    await eventually(duplicate_seen, timeout_s=60)
     loyalty = await loyalty_of(platform, customer_id)
     assert loyalty is not None and loyalty["balance"] == 20 and len(loyalty["history"]) == 1
+
+
+async def loyalty_duplicates(platform: Platform) -> float:
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{platform.info['urls']['loyalty']}/metrics")).text
+    prefix = 'retention_duplicates_total{service="loyalty",topic="shop.orders"} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
 
 
 async def test_malformed_event_gets_422_with_the_field_path(platform: Platform) -> None:
