@@ -38,3 +38,9 @@ def test_mime_message_has_text_and_html_alternatives() -> None:
     types = [part.get_content_type() for part in message.iter_parts()]
     assert types == ["text/plain", "text/html"]
     assert message["X-Retention-Notification-Id"] == "n-1" and "Jürgen" in str(message["To"])
+
+
+def test_numbers_are_formatted_for_the_locale() -> None:
+    renderer = Renderer()
+    assert "1.234 Punkte" in renderer.render("points_earned", "de", {**CONTEXT, "balance": 1234}).text
+    assert "1,234 points" in renderer.render("points_earned", "en", {**CONTEXT, "balance": 1234}).text

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -28,10 +29,11 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("j2",), default=True),
             undefined=StrictUndefined,
         )
+        self.env.filters["number"] = format_number
 
     def render(self, template: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
         compiled = self.env.get_template(f"{template}.{locale}.j2")
-        ctx = compiled.new_context(dict(context))
+        ctx = compiled.new_context({**context, "locale": locale})
 
         def block(name: str) -> str:
             return "".join(compiled.blocks[name](ctx)).strip()
@@ -39,6 +41,11 @@ class Renderer:
         # The subject goes into a header: no HTML escaping there, and no line breaks (header injection).
         subject = " ".join(block("subject").split())
         return RenderedMessage(subject=_unescape(subject), text=_unescape(block("text")), html=block("html"))
+
+
+def format_number(value: object, locale: str) -> str:
+    """1234 → '1.234' in German, '1,234' in English (Babel's CLDR data)."""
+    return format_decimal(value, locale=locale) if isinstance(value, int | float) else str(value)
 
 
 def _unescape(value: str) -> str:
