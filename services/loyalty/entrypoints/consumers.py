@@ -15,7 +15,9 @@ ORDER_TYPES = frozenset({"order.placed"})
 async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
     """order.placed → one `earn` entry per order and a `loyalty.points_earned` event."""
     entries = []
+    order_numbers = {}
     for event in events:
+        order_numbers[event.event_id] = event.data.get("order_number")
         points = points_for_order(event.data, DEFAULT_RULE)
         if points <= 0:
             continue
@@ -50,6 +52,7 @@ async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> lis
                     {
                         "customer_id": entry.customer_id,
                         "order_id": entry.order_id,
+                        **({"order_number": n} if (n := order_numbers.get(entry.source_event_id)) else {}),
                         "points": entry.points,
                         "balance": current[entry.customer_id],
                         "reason_code": entry.reason_code,

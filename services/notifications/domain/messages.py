@@ -46,7 +46,7 @@ def request_for(event: Envelope, now: datetime) -> NotificationRequest | None:
             context={
                 "points": event.data["points"],
                 "balance": event.data["balance"],
-                "order_id": event.data.get("order_id"),
+                "order_id": event.data.get("order_number") or event.data.get("order_id"),
             },
             trigger_event=event.event_id,
             not_before=now,
