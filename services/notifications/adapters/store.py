@@ -130,15 +130,17 @@ async def set_status(
     reason: str | None = None,
     message_id: str | None = None,
     sent_at: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> None:
     await pool.execute(
         "UPDATE notifications SET status = $2, status_reason = $3, message_id = coalesce($4, message_id), "
-        "sent_at = coalesce($5, sent_at) WHERE notification_id = $1",
+        "sent_at = coalesce($5, sent_at), not_before = coalesce($6, not_before) WHERE notification_id = $1",
         notification_id,
         status,
         reason,
         message_id,
         sent_at,
+        not_before,
     )
 
 
