@@ -48,6 +48,8 @@ class Subscription:
     handle: BatchHandler
     #: Event types this consumer acts on; others on the same topics are skipped silently.
     event_types: frozenset[str] | None = None
+    #: Called with the emitted events once their batch committed (business metrics: counted exactly once).
+    on_committed: Callable[[Sequence[Envelope]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class BatchConsumer:
         while True:
             try:
                 current = [e for _, e in envelopes]
-                applied, duplicates = await retry_transient(
+                applied, duplicates, emitted = await retry_transient(
                     lambda current=current: self._apply(current),
                     name=f"apply:{self.subscription.name}",
                     on_retry=self._count_transient("apply"),
@@ -125,6 +127,8 @@ class BatchConsumer:
         outcome.applied, outcome.duplicates = applied, duplicates
         if applied:
             self.after_commit()
+            if self.subscription.on_committed is not None:
+                self.subscription.on_committed(emitted)
         await self._dead_letter(outcome.dead_lettered)
         self._record(messages, outcome, time.perf_counter() - started)
         return outcome
@@ -143,9 +147,9 @@ class BatchConsumer:
             )
         return envelope
 
-    async def _apply(self, envelopes: list[Envelope]) -> tuple[list[Envelope], int]:
+    async def _apply(self, envelopes: list[Envelope]) -> tuple[list[Envelope], int, Sequence[Envelope]]:
         if not envelopes:
-            return [], 0
+            return [], 0, []
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetch(
                 "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
@@ -155,6 +159,7 @@ class BatchConsumer:
             )
             new_ids: set[uuid.UUID] = {r["event_id"] for r in inserted}
             fresh: list[Envelope] = []
+            emitted: Sequence[Envelope] = []
             for envelope in envelopes:  # keep order; the same id twice in one batch applies once
                 if envelope.event_id in new_ids:
                     new_ids.discard(envelope.event_id)
@@ -162,7 +167,7 @@ class BatchConsumer:
             if fresh:
                 emitted = await self.subscription.handle(conn, fresh)
                 await write_outbox(conn, self.contract, emitted)
-        return fresh, len(envelopes) - len(fresh)
+        return fresh, len(envelopes) - len(fresh), emitted
 
     async def _dead_letter(self, dead: list[tuple[RawMessage, str]]) -> None:
         if not dead:

@@ -34,12 +34,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class ConsoleFormatter(logging.Formatter):
+    """For humans (`retention up`): level, message, then the structured fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)-7s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {**log_context.get({}), **{k: v for k, v in vars(record).items() if k not in _STANDARD}}
+        line = super().format(record)
+        return line + ("  " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else "")
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stdout)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter(service))
-    else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

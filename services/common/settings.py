@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     segments_url: str = "http://127.0.0.1:8003"
     tracking_url: str = "http://127.0.0.1:8004"
     public_base_url: str = "http://127.0.0.1:8000"
+    #: faust keeps a small local folder per app; state lives in PostgreSQL, so it may be anywhere writable.
+    faust_data_dir: str = ".retention/faust"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     #: Micro-batch shape: one DB transaction per batch (DESIGN §2: per-event commits cost 20x).

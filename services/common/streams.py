@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import faust
 from faust.types import TP
@@ -27,6 +28,7 @@ def make_faust_app(service: str, settings: Settings) -> faust.App:
         f"retention-{service}",
         broker=brokers,
         autodiscover=False,
+        datadir=Path(settings.faust_data_dir) / f"retention-{service}-data",
         web_enabled=False,
         store="memory://",
         topic_allow_declare=False,

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from services.common.service_app import ServiceSpec
 from services.loyalty.entrypoints import api, consumers
+from services.loyalty.metrics import LoyaltyMetrics
 
 SPEC = ServiceSpec(
     name="loyalty",
     title="retention loyalty",
     migrations=Path(__file__).parent / "adapters" / "migrations",
-    subscriptions=lambda runtime: consumers.subscriptions(),
+    subscriptions=lambda runtime: consumers.subscriptions(LoyaltyMetrics.create(runtime.registry)),
     routers=lambda runtime: [api.router(runtime)],
 )

@@ -81,6 +81,7 @@ def child_env(options: UpOptions, name: str, kafka: str, database_url: str) -> d
         "SMTP_PORT": str(options.smtp_port),
         "RETENTION_HTTP_PORT": str(service_port(options, name)),
         "RETENTION_LOG_FORMAT": options.log_format,
+        "RETENTION_FAUST_DATA_DIR": str(options.data_dir.resolve() / "faust"),
         "PYTHONUNBUFFERED": "1",
     }
     for other in SERVICES:

@@ -26,7 +26,7 @@ def test_points_never_negative_and_rule_is_tunable() -> None:
 def test_shipment_moves_forward_only() -> None:
     first = next_status(None, None, "label_created", T0)
     assert first is not None and first.to_status == "label_created"
-    assert next_status("in_transit", T0, "label_created", T0 + timedelta(hours=1)) is None  # out of order
+    assert next_status("out_for_delivery", T0, "in_transit", T0 - timedelta(hours=1)) is None  # out of order
     assert next_status("in_transit", T0, "in_transit", T0 + timedelta(hours=1)) is None  # duplicate
     moved = next_status("in_transit", T0, "out_for_delivery", T0 + timedelta(hours=5))
     assert moved is not None and moved.from_status == "in_transit"
@@ -37,10 +37,18 @@ def test_delivered_stays_delivered() -> None:
         assert next_status("delivered", T0, scan, T0 + timedelta(days=1)) is None
 
 
-def test_exception_then_later_failed_attempt_is_a_transition() -> None:
-    later = next_status("exception", T0, "failed_attempt", T0 + timedelta(hours=2))
-    assert later is not None and later.to_status == "failed_attempt"
-    assert next_status("exception", T0, "failed_attempt", T0 - timedelta(hours=2)) is None
+def test_failed_attempt_then_second_attempt() -> None:
+    failed = next_status("out_for_delivery", T0, "failed_attempt", T0 + timedelta(hours=4))
+    assert failed is not None and failed.to_status == "failed_attempt"
+    again = next_status("failed_attempt", T0 + timedelta(hours=4), "out_for_delivery", T0 + timedelta(days=1))
+    assert again is not None and again.to_status == "out_for_delivery"
+    assert next_status("exception", T0, "failed_attempt", T0 - timedelta(hours=2)) is None  # older scan
+
+
+def test_unknown_and_late_label_scans_never_change_state() -> None:
+    assert next_status(None, None, "unknown", T0) is None
+    assert next_status("in_transit", T0, "unknown", T0 + timedelta(hours=1)) is None
+    assert next_status("in_transit", T0, "label_created", T0 + timedelta(hours=1)) is None
 
 
 def test_profile_folds_orders_in_any_order() -> None:

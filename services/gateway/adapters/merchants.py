@@ -69,7 +69,7 @@ async def touch_key(pool: asyncpg.Pool, key_id: uuid.UUID, now: datetime) -> Non
     # At most once a minute per key, so a busy key does not turn every request into a write.
     await pool.execute(
         "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1 "
-        "AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')",
+        "AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')",
         key_id,
         now,
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.loyalty.adapters.ledger import NewEntry, append_entries, balances
 from services.loyalty.domain.points import DEFAULT_RULE, points_for_order
+from services.loyalty.metrics import LoyaltyMetrics
 
 ORDER_TYPES = frozenset({"order.placed"})
 
@@ -66,5 +69,18 @@ async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> lis
     return emitted
 
 
-def subscriptions() -> list[Subscription]:
-    return [Subscription(name="loyalty.orders", topics=("shop.orders",), handle=handle_orders, event_types=ORDER_TYPES)]
+def subscriptions(metrics: LoyaltyMetrics | None = None) -> list[Subscription]:
+    def count_points(emitted: Sequence[Envelope]) -> None:
+        for event in emitted:
+            if metrics is not None and event.type == "loyalty.points_earned":
+                metrics.points_awarded.labels("earn").inc(event.data["points"])
+
+    return [
+        Subscription(
+            name="loyalty.orders",
+            topics=("shop.orders",),
+            handle=handle_orders,
+            event_types=ORDER_TYPES,
+            on_committed=count_points,
+        )
+    ]

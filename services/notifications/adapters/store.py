@@ -13,7 +13,11 @@ from services.notifications.domain.messages import Contact, NotificationRequest
 
 
 async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    """Newest event time wins, so a late, older customer.updated never overwrites newer data."""
+    """customer.created/updated carry a full snapshot: the newest by event time replaces the record.
+
+    An absent optional field means "no longer known", so it is cleared, not kept; a late, older event
+    never overwrites newer data.
+    """
     rows = []
     for event in events:
         d = event.data
@@ -36,10 +40,9 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
                                    locale, time_zone, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
-            email = coalesce(EXCLUDED.email, c.email), first_name = coalesce(EXCLUDED.first_name, c.first_name),
-            last_name = coalesce(EXCLUDED.last_name, c.last_name),
-            salutation = coalesce(EXCLUDED.salutation, c.salutation), locale = EXCLUDED.locale,
-            time_zone = coalesce(EXCLUDED.time_zone, c.time_zone), updated_at = EXCLUDED.updated_at
+            email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+            salutation = EXCLUDED.salutation, locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone,
+            updated_at = EXCLUDED.updated_at
         WHERE c.updated_at <= EXCLUDED.updated_at
         """,
         rows,

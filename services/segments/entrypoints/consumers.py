@@ -12,9 +12,17 @@ ORDER_TYPES = frozenset({"order.placed"})
 CUSTOMER_TYPES = frozenset({"customer.created", "customer.updated"})
 
 
+def in_lock_order(events: list[Envelope]) -> list[Envelope]:
+    """Both consumers lock profile rows; taking them in one global order avoids deadlocks between them.
+
+    The sort is stable, so one customer's events keep their order.
+    """
+    return sorted(events, key=lambda e: (e.merchant_id, e.data["customer_id"]))
+
+
 async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
     emitted = []
-    for event in events:
+    for event in in_lock_order(events):
         d = event.data
         row = await conn.fetchrow(
             "SELECT order_count, revenue_minor, currency, first_order_at, last_order_at FROM profiles "
@@ -55,7 +63,7 @@ async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> lis
 
 
 async def handle_customers(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    for event in events:
+    for event in in_lock_order(events):
         d = event.data
         address = d.get("address") or {}
         await conn.execute(

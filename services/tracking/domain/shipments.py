@@ -1,23 +1,16 @@
-"""Pure shipment state machine: scans move a shipment forward, never backwards."""
+"""Pure shipment state machine: the newest scan decides, and nothing moves a shipment backwards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-#: Progress order of the normal path; a scan with a lower rank than the current state is history only.
-RANK = {
-    "unknown": 0,
-    "label_created": 1,
-    "in_transit": 2,
-    "failed_attempt": 3,
-    "exception": 3,
-    "out_for_delivery": 4,
-    "delivered": 5,
-    "returned_to_sender": 5,
-    "lost": 5,
-}
+#: A parcel that reached one of these stays there, whatever scans arrive later.
 FINAL = frozenset({"delivered", "returned_to_sender", "lost"})
+#: The label scan only ever starts a timeline; a late one never overrides real movement.
+INITIAL = "label_created"
+#: A code no adapter understood is kept on the timeline but says nothing about the state.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -27,13 +20,16 @@ class Transition:
 
 
 def next_status(current: str | None, current_at: datetime | None, scan: str, scanned_at: datetime) -> Transition | None:
-    """The transition a scan causes, or None when it is a duplicate, stale or out-of-order scan."""
+    """The transition a scan causes, or None when it is a duplicate, stale or out-of-order scan.
+
+    Monotonic by event time: only a scan newer than the one that set the current state moves it, so
+    out_for_delivery → failed_attempt → out_for_delivery (a second attempt) works, while a late-arriving
+    older in_transit scan after out_for_delivery is history only.
+    """
     if current is None:
-        return Transition(None, scan)
-    if current in FINAL or scan == current:
+        return None if scan == UNKNOWN else Transition(None, scan)
+    if current in FINAL or scan in (current, UNKNOWN, INITIAL):
         return None
-    if RANK.get(scan, 0) < RANK.get(current, 0):
-        return None
-    if RANK.get(scan, 0) == RANK.get(current, 0) and current_at is not None and scanned_at <= current_at:
+    if current_at is not None and scanned_at <= current_at:
         return None
     return Transition(current, scan)
