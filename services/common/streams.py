@@ -23,6 +23,7 @@ def make_faust_app(service: str, settings: Settings) -> faust.App:
     - no faust-declared topics, tables or leader topic: topics come from the contract, state from Postgres;
     - large fetches and buffers feed `take_events` micro-batches.
     """
+    Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     brokers = [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")]
     return faust.App(
         f"retention-{service}",
