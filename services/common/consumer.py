@@ -11,8 +11,10 @@ Why this shape: per-event transactions cost 20x (DESIGN §2), and faust acks wha
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -178,7 +180,12 @@ class BatchConsumer:
             for message, reason in dead:
                 log.warning(
                     "dead-lettering message",
-                    extra={"topic": message.topic, "offset": message.offset, "reason": reason},
+                    extra={
+                        "topic": message.topic,
+                        "offset": message.offset,
+                        "reason": reason,
+                        **_ids_of(message.value),
+                    },
                 )
                 headers = dlq_headers(
                     reason=reason,
@@ -224,9 +231,20 @@ class BatchConsumer:
         return lambda _exc: self.metrics.transient_errors.labels(self.service, operation).inc()
 
 
+def _ids_of(value: bytes | None) -> dict[str, str]:
+    """merchant_id / event_id of a message we could not accept, when they can be read at all (for logs)."""
+    try:
+        decoded = json.loads(value or b"")
+    except ValueError:
+        return {}
+    if not isinstance(decoded, dict):
+        return {}
+    return {k: str(decoded[k])[:128] for k in ("merchant_id", "event_id") if k in decoded}
+
+
 def _reason_label(reason: str) -> str:
     """A bounded label: the field path or first words of the reason, never ids or values."""
-    head = reason.split(":", 1)[0].strip()
+    head = re.sub(r"\[\d+\]", "[]", reason.split(":", 1)[0].strip())
     return head[:60] if head and " " not in head else "other"
 
 

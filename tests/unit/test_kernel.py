@@ -83,3 +83,10 @@ def test_migration_files_must_be_numbered(tmp_path) -> None:
     (tmp_path / "init.sql").write_text("SELECT 1")
     with pytest.raises(MigrationError):
         discover(tmp_path)
+
+
+def test_dead_letter_reason_labels_stay_bounded() -> None:
+    from services.common.consumer import _reason_label
+
+    assert _reason_label("data.lines[3].quantity: 0 is less than the minimum of 1") == "data.lines[].quantity"
+    assert _reason_label("empty message value (tombstone) on an event topic") == "other"
