@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from services.common.contract import load_contract
 
+from services.common.contract import load_contract
 from services.common.db import create_pool
 from services.common.kafka import create_topics
 from services.common.metrics import KernelMetrics, new_registry

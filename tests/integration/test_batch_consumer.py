@@ -7,9 +7,9 @@ import uuid
 
 import asyncpg
 import pytest
-from services.common.contract import load_contract
 
 from services.common.consumer import BatchConsumer, RawMessage, Subscription
+from services.common.contract import load_contract
 from services.common.envelope import Envelope
 from services.common.errors import InvalidMessage
 from services.common.migrations import apply_migrations, migrations_for
