@@ -77,3 +77,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for level in ("unit", "integration", "e2e"):
             if f"{os.sep}{level}{os.sep}" in str(item.fspath):
                 item.add_marker(getattr(pytest.mark, level))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Services under test point the root logger at pytest's captured stdout; detach before it closes."""
+    import logging
+
+    logging.getLogger().handlers.clear()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 #: Set by consumers and routes so every log line inside knows which merchant/event it serves.
 log_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context")
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
