@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration e2e lint format install system-deps docs bench-consume clean
+.PHONY: run test unit integration e2e lint format install system-deps docs bench-kernel clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ docs: install
 
 clean:
 	rm -rf .retention .pytest_cache .ruff_cache
+
+# Database side of one micro-batch (validation, inbox, ledger, outbox) vs raw asyncpg, same run.
+bench-kernel: install
+	$(BIN)/python -m bench.kernel_batch

@@ -76,6 +76,26 @@ async def test_same_event_twice_in_one_batch_applies_once(
     assert await loyalty_pool.fetchval("SELECT count(*) FROM ledger_entries") == 1
 
 
+async def test_balance_projection_equals_the_ledger_sum_and_events_carry_running_balances(
+    loyalty_pool: asyncpg.Pool,
+    producer,
+    kernel_metrics,
+    merchant_id: str,
+) -> None:
+    orders = [example_event("order.placed", merchant_id, customer_id="c-same", order_id=f"o-{i}") for i in range(3)]
+    batch = consumer(loyalty_pool, producer, kernel_metrics)
+    await batch.process_batch([raw(o, i) for i, o in enumerate(orders[:2])])
+    await batch.process_batch([raw(orders[2], 2), raw(orders[0], 3)])  # one new, one redelivered
+    per_order = await loyalty_pool.fetchval("SELECT min(points) FROM ledger_entries")
+    projected = await loyalty_pool.fetchval("SELECT balance FROM balances WHERE customer_id = 'c-same'")
+    summed = await loyalty_pool.fetchval("SELECT sum(points) FROM ledger_entries WHERE customer_id = 'c-same'")
+    assert projected == summed == 3 * per_order
+    payloads = [
+        Envelope.from_bytes(r["payload"]) for r in await loyalty_pool.fetch("SELECT payload FROM outbox ORDER BY id")
+    ]
+    assert [p.data["balance"] for p in payloads] == [per_order, 2 * per_order, 3 * per_order]
+
+
 async def test_invalid_messages_go_to_the_dlq_with_a_reason_and_the_rest_applies(
     loyalty_pool: asyncpg.Pool,
     producer,

@@ -52,14 +52,25 @@ async def append_entries(conn: asyncpg.Connection, entries: list[NewEntry]) -> s
     return {r["entry_id"] for r in rows}
 
 
-async def balances(
-    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str, customer_ids: list[str]
-) -> dict[str, int]:
+async def add_to_balances(conn: asyncpg.Connection, merchant_id: str, deltas: dict[str, int]) -> dict[str, int]:
+    """Add each customer's points of this batch to the balance projection; returns the new balances.
+
+    Called in the transaction that wrote the entries, so the projection always equals sum(points).
+    Rows are touched in sorted order so concurrent workers never deadlock on them.
+    """
+    if not deltas:
+        return {}
+    customers = sorted(deltas)
     rows = await conn.fetch(
-        "SELECT customer_id, sum(points)::bigint AS balance FROM ledger_entries "
-        "WHERE merchant_id = $1 AND customer_id = ANY($2::text[]) GROUP BY customer_id",
+        """
+        INSERT INTO balances AS b (merchant_id, customer_id, balance)
+        SELECT $1, * FROM unnest($2::text[], $3::bigint[])
+        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET balance = b.balance + EXCLUDED.balance
+        RETURNING customer_id, balance
+        """,
         merchant_id,
-        customer_ids,
+        customers,
+        [deltas[c] for c in customers],
     )
     return {r["customer_id"]: r["balance"] for r in rows}
 

@@ -8,7 +8,7 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope, derived_event_id, new_envelope
-from services.loyalty.adapters.ledger import NewEntry, append_entries, balances
+from services.loyalty.adapters.ledger import NewEntry, add_to_balances, append_entries
 from services.loyalty.domain.points import DEFAULT_RULE, points_for_order
 from services.loyalty.metrics import LoyaltyMetrics
 
@@ -46,8 +46,14 @@ async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> lis
     for entry in fresh:
         by_merchant.setdefault(entry.merchant_id, []).append(entry)
     for merchant_id, merchant_entries in by_merchant.items():
-        current = await balances(conn, merchant_id, sorted({e.customer_id for e in merchant_entries}))
+        deltas: dict[str, int] = {}
         for entry in merchant_entries:
+            deltas[entry.customer_id] = deltas.get(entry.customer_id, 0) + entry.points
+        final = await add_to_balances(conn, merchant_id, deltas)
+        # Each event reports the balance right after its own entry: walk back from the batch's final balance.
+        running = {c: final[c] - deltas[c] for c in deltas}
+        for entry in merchant_entries:
+            running[entry.customer_id] += entry.points
             emitted.append(
                 new_envelope(
                     "loyalty.points_earned",
@@ -57,7 +63,7 @@ async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> lis
                         "order_id": entry.order_id,
                         **({"order_number": n} if (n := order_numbers.get(entry.source_event_id)) else {}),
                         "points": entry.points,
-                        "balance": current[entry.customer_id],
+                        "balance": running[entry.customer_id],
                         "reason_code": entry.reason_code,
                         "ledger_entry_id": str(entry.entry_id),
                         "source_event_id": str(entry.source_event_id),
