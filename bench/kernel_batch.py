@@ -6,6 +6,12 @@ the producer it holds, and compares with a raw `executemany` of the same number 
 Kafka consumption is not part of it: this isolates the database side of a micro-batch.
 
     make bench-kernel            # or: python -m bench.kernel_batch --events 20000 --batch 500
+
+Where the time went on the 2-core dev machine (10,000 events, batches of 500, ~4,300 events/s):
+contract validation at the edge ~80 µs/event (~35% of a batch); inside the transaction the ledger insert,
+balance upsert and outbox insert ~75 µs/event together; the rest is the inbox insert, building the emitted
+envelopes and commit. Two earlier costs are gone: re-summing each customer's ledger for the balance
+(now a projection upserted in the same transaction) and a row-per-round-trip outbox insert.
 """
 
 from __future__ import annotations
