@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI
 from faust.contrib.asgi import faust_app_running
 from prometheus_client import CollectorRegistry
 
-from services.common.consumer import BatchConsumer, Subscription
+from services.common.consumer import BatchConsumer, Subscription, crash_process
 from services.common.contract import Contract, load_contract
 from services.common.db import create_pool
 from services.common.http import install_observability
@@ -161,6 +161,4 @@ def _crash_on_failure(task: asyncio.Task[Any]) -> None:
         return
     exc = task.exception()
     if exc is not None:
-        from services.common.consumer import crash_process
-
         crash_process(exc)

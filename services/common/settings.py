@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -54,8 +53,3 @@ class Settings(BaseSettings):
                         f"RETENTION_{name.upper()} must be set to a real secret (16+ characters) in production"
                     )
         return self
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
