@@ -44,6 +44,9 @@ class KernelMetrics(NamedTuple):
     outbox_pending: Gauge
     http_requests: Counter
     http_duration: Histogram
+    jobs_run: Counter
+    jobs_failed: Counter
+    schedule_delay: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> KernelMetrics:
@@ -114,6 +117,24 @@ class KernelMetrics(NamedTuple):
                 "HTTP request latency.",
                 ["service", "route", "method"],
                 buckets=HTTP_SECONDS_BUCKETS,
+                registry=registry,
+            ),
+            jobs_run=Counter(
+                "retention_scheduled_jobs_run_total",
+                "Scheduled jobs whose effect committed.",
+                ["service", "kind"],
+                registry=registry,
+            ),
+            jobs_failed=Counter(
+                "retention_scheduled_jobs_failed_total",
+                "Scheduled job attempts that raised (retried with backoff, parked after max attempts).",
+                ["service", "kind"],
+                registry=registry,
+            ),
+            schedule_delay=Gauge(
+                "retention_schedule_delay_seconds",
+                "How late the oldest due scheduled job is (0 when the schedule is caught up).",
+                ["service"],
                 registry=registry,
             ),
         )

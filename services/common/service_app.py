@@ -29,6 +29,7 @@ from services.common.logs import configure_logging
 from services.common.metrics import KernelMetrics, new_registry
 from services.common.migrations import apply_migrations, migrations_for
 from services.common.outbox import OutboxRelay
+from services.common.schedule import JobHandler, Scheduler
 from services.common.settings import Settings
 from services.common.streams import make_faust_app, register_agent
 
@@ -47,6 +48,7 @@ class Runtime:
     pool: asyncpg.Pool = None  # type: ignore[assignment]  # set during startup
     producer: AIOKafkaProducer = None  # type: ignore[assignment]
     relay: OutboxRelay = None  # type: ignore[assignment]
+    scheduler: Scheduler | None = None
     ready: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -57,7 +59,9 @@ class ServiceSpec:
     migrations: Path | None
     subscriptions: Callable[[Runtime], list[Subscription]] = lambda rt: []
     routers: Callable[[Runtime], list[APIRouter]] = lambda rt: []
-    #: Long-running loops of the service (schedulers, senders); each gets the runtime.
+    #: Handlers of the service's durable schedule, by job kind; a `Scheduler` runs them when non-empty.
+    jobs: Callable[[Runtime], dict[str, JobHandler]] = lambda rt: {}
+    #: Long-running loops of the service (senders); each gets the runtime.
     background: Callable[[Runtime], list[Coroutine[Any, Any, None]]] = lambda rt: []
     on_startup: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
@@ -108,6 +112,18 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         if spec.on_startup:
             await spec.on_startup(runtime)
         tasks = [asyncio.create_task(runtime.relay.run(), name="outbox-relay")]
+        job_handlers = spec.jobs(runtime)
+        if job_handlers:
+            runtime.scheduler = Scheduler(
+                service=spec.name,
+                pool=runtime.pool,
+                contract=runtime.contract,
+                handlers=job_handlers,
+                metrics=runtime.metrics,
+                after_commit=runtime.relay.wake,
+                poll_interval_s=settings.scheduler_poll_interval_s,
+            )
+            tasks.append(asyncio.create_task(runtime.scheduler.run(), name="scheduler"))
         tasks += [asyncio.create_task(coro) for coro in spec.background(runtime)]
         for task in tasks:
             task.add_done_callback(_crash_on_failure)
@@ -124,6 +140,8 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         finally:
             runtime.ready = False
             runtime.relay.stop()
+            if runtime.scheduler is not None:
+                runtime.scheduler.stop()
             for task in tasks[1:]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(500, ge=1, le=20_000)
     batch_max_wait_s: float = Field(0.1, gt=0, le=10)
     outbox_poll_interval_s: float = Field(0.05, gt=0, le=10)
+    scheduler_poll_interval_s: float = Field(1.0, gt=0, le=60)
     db_pool_max: int = Field(10, ge=2, le=100)
 
     @model_validator(mode="after")

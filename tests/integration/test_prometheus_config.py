@@ -165,6 +165,9 @@ def build_exporter() -> SampleExporter:
             kernel.transient_errors.labels(service, "batch").inc()
             kernel.outbox_relayed.labels(service, f"{service}.events").inc(5)
             kernel.outbox_pending.labels(service).set(1_500)
+            kernel.jobs_run.labels(service, "delay_check").inc(3)
+            kernel.jobs_failed.labels(service, "delay_check").inc()
+            kernel.schedule_delay.labels(service).set(900)
             for route, method, status, seconds in (
                 ("/v1/events", "POST", "202", 0.4),  # slow: p99 above the alert's 250 ms
                 ("/v1/events", "POST", "500", 0.05),  # 1 in 5: a 5xx ratio above 5%

@@ -43,6 +43,8 @@ CONVENTION_TOPICS = {
     "tracking.events": ("order_id",),
     "segments.events": ("customer_id",),
     "notifications.events": ("customer_id",),
+    "notifications.requests": ("customer_id",),
+    "loyalty.requests": ("customer_id",),
 }
 
 
