@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Prometheus/promtool check the deploy/ configuration and dashboards in the tests (Debian package).
+# Prometheus/promtool check the deploy/ configuration and dashboards in the tests; headless Chromium
+# renders the mails and the tracking page (Debian packages).
 system-deps:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing prometheus (promtool) for the deploy tests"; \
+	@{ command -v promtool && command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "installing prometheus, chromium and chromium-driver for the tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    prometheus chromium chromium-driver >/dev/null; }
 
 run: install
 	$(BIN)/retention up
