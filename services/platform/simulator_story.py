@@ -148,9 +148,39 @@ class ShopSimulation(DeliveryStory):
         if channel == "web_shop":
             if self.chance(0.7):
                 self._later(t, 0.001, 0.004, lambda at: self._opt_in(at, customer))
+            if not guest and self.chance(0.15):  # the paid club (EMP Backstage Club style), a day or two in
+                self._later(t, 1.0, 2.0, lambda at: self._membership(at, customer))
             self._later(t, 0.001, 0.003, lambda at: self._shop(at, customer))
         else:
             self._later(t, 0.001, 0.01, lambda at: self._place_order(at, customer, channel, cart=None))
+
+    def _membership(self, t: datetime, customer: Customer) -> None:
+        """Buys the club; renews, or cancels (perks to the end of the term) and lapses.
+
+        The term is 10 story days, short enough that a demo run shows renewals and lapses.
+        """
+        if customer.erased:
+            return
+        membership = {"membership_id": self._id("mb"), "customer_id": customer.customer_id, "plan_id": "club"}
+        until = t + self.day * 10
+        price = {"price_minor": 2900, "currency": "EUR"}
+        self._emit(t, "membership.purchased", {**membership, "valid_until": until.isoformat(), **price})
+        if self.chance(0.5):
+            renewed = until + self.day * 10
+            self._at(
+                until,
+                lambda at: self._emit(
+                    at, "membership.renewed", {**membership, "valid_until": renewed.isoformat(), **price}
+                ),
+            )
+        else:
+            self._later(
+                t,
+                2.0,
+                6.0,
+                lambda at: self._emit(at, "membership.cancelled", {**membership, "valid_until": until.isoformat()}),
+            )
+            self._at(until, lambda at: self._emit(at, "membership.expired", membership))
 
     def _address(self, place: cat.Place) -> dict[str, Any]:
         street = f"{place.street} {self.rng.randrange(1, 150)}"

@@ -10,20 +10,47 @@ import pytest
 
 from services.common.consumer import BatchConsumer, RawMessage, Subscription
 from services.common.contract import load_contract
-from services.common.envelope import Envelope
+from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.errors import InvalidMessage
 from services.common.migrations import apply_migrations, migrations_for
 from services.common.outbox import OutboxRelay
-from services.loyalty.bootstrap import SPEC as LOYALTY
-from services.loyalty.entrypoints.consumers import handle_orders
 from tests.support import consume_until, example_event
 
 
 @pytest.fixture
 async def loyalty_pool(schema_pool):
+    """Kernel tables plus one table of effects; the handler below stands in for a service's rules."""
     schema, pool = schema_pool
-    await apply_migrations(pool, schema, migrations_for(LOYALTY.migrations))
+    await apply_migrations(pool, schema, migrations_for(None))
+    await pool.execute("CREATE TABLE effects (event_id uuid PRIMARY KEY, customer_id text NOT NULL, points int)")
     return pool
+
+
+async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+    """One effect row per order.placed and an emitted event carrying the running total of the customer."""
+    emitted = []
+    for event in events:
+        points = event.data["total_minor"] // 100
+        await conn.execute("INSERT INTO effects VALUES ($1, $2, $3)", event.event_id, event.data["customer_id"], points)
+        total = await conn.fetchval("SELECT sum(points) FROM effects WHERE customer_id = $1", event.data["customer_id"])
+        emitted.append(
+            new_envelope(
+                "loyalty.points_earned",
+                event.merchant_id,
+                {
+                    "customer_id": event.data["customer_id"],
+                    "order_id": event.data["order_id"],
+                    "points": points,
+                    "balance": total,
+                    "reason_code": "purchase",
+                    "ledger_entry_id": str(derived_event_id(event.event_id, "entry")),
+                    "source_event_id": str(event.event_id),
+                },
+                occurred_at=event.occurred_at,
+                event_id=derived_event_id(event.event_id, "earned"),
+            )
+        )
+    return emitted
 
 
 def raw(event: dict | bytes, offset: int = 0, topic: str = "shop.orders") -> RawMessage:
@@ -55,7 +82,7 @@ async def test_applies_once_and_stages_outbox_in_the_same_transaction(
     again = await batch.process_batch([raw(order, 0), raw(order, 1)])
 
     assert len(first.applied) == 1 and again.applied == [] and again.duplicates == 2
-    entries = await loyalty_pool.fetch("SELECT * FROM ledger_entries WHERE merchant_id = $1", merchant_id)
+    entries = await loyalty_pool.fetch("SELECT * FROM effects")
     assert len(entries) == 1 and entries[0]["points"] > 0
     staged = await loyalty_pool.fetch("SELECT payload FROM outbox")
     assert len(staged) == 1
@@ -73,10 +100,10 @@ async def test_same_event_twice_in_one_batch_applies_once(
     order = example_event("order.placed", merchant_id)
     outcome = await consumer(loyalty_pool, producer, kernel_metrics).process_batch([raw(order, 0), raw(order, 1)])
     assert len(outcome.applied) == 1 and outcome.duplicates == 1
-    assert await loyalty_pool.fetchval("SELECT count(*) FROM ledger_entries") == 1
+    assert await loyalty_pool.fetchval("SELECT count(*) FROM effects") == 1
 
 
-async def test_balance_projection_equals_the_ledger_sum_and_events_carry_running_balances(
+async def test_events_carry_running_totals_across_batches_and_redeliveries(
     loyalty_pool: asyncpg.Pool,
     producer,
     kernel_metrics,
@@ -86,10 +113,7 @@ async def test_balance_projection_equals_the_ledger_sum_and_events_carry_running
     batch = consumer(loyalty_pool, producer, kernel_metrics)
     await batch.process_batch([raw(o, i) for i, o in enumerate(orders[:2])])
     await batch.process_batch([raw(orders[2], 2), raw(orders[0], 3)])  # one new, one redelivered
-    per_order = await loyalty_pool.fetchval("SELECT min(points) FROM ledger_entries")
-    projected = await loyalty_pool.fetchval("SELECT balance FROM balances WHERE customer_id = 'c-same'")
-    summed = await loyalty_pool.fetchval("SELECT sum(points) FROM ledger_entries WHERE customer_id = 'c-same'")
-    assert projected == summed == 3 * per_order
+    per_order = await loyalty_pool.fetchval("SELECT min(points) FROM effects")
     payloads = [
         Envelope.from_bytes(r["payload"]) for r in await loyalty_pool.fetch("SELECT payload FROM outbox ORDER BY id")
     ]

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.loyalty.domain.points import EarnRule, points_for_order
 from services.notifications.domain.messages import Contact, resolve_locale, send_decision
 from services.segments.domain.profiles import Profile, apply_order
 from services.tracking.domain.shipments import next_status
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-
-
-def test_points_exclude_shipping_and_tax_and_round_down() -> None:
-    order = {"total_minor": 5_990, "shipping_minor": 490, "tax_minor": 878}
-    assert points_for_order(order) == 46  # 59.90 - 4.90 - 8.78 = 46.22 EUR → 46 points
-
-
-def test_points_never_negative_and_rule_is_tunable() -> None:
-    assert points_for_order({"total_minor": 100, "shipping_minor": 490}) == 0
-    double = EarnRule(version=2, points_per_unit=2, exclude_tax=False)
-    assert points_for_order({"total_minor": 1_000, "tax_minor": 160}, double) == 20
 
 
 def test_shipment_moves_forward_only() -> None:
