@@ -32,11 +32,12 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.common.metrics import KernelMetrics, new_registry
 from services.gateway.metrics import GatewayMetrics
+from services.loyalty.metrics import LoyaltyMetrics
 from services.notifications.metrics import NotificationMetrics
 
 pytestmark = pytest.mark.integration
@@ -139,10 +140,7 @@ def build_exporter() -> SampleExporter:
         kernels[service] = KernelMetrics.create(registries[service])
     gateway = GatewayMetrics.create(registries["gateway"])
     notifications = NotificationMetrics.create(registries["notifications"])
-    # In the conventions' metric list; declared here until the loyalty service exports it itself.
-    points = Counter(
-        "retention_loyalty_points_awarded_total", "Points credited.", ["kind"], registry=registries["loyalty"]
-    )
+    loyalty = LoyaltyMetrics.create(registries["loyalty"])
     consumed = {
         "loyalty": "shop.orders",
         "notifications": "loyalty.events",
@@ -183,7 +181,9 @@ def build_exporter() -> SampleExporter:
         gateway.rejected.labels("contract").inc()
         for status, count in (("sent", 8), ("failed", 1), ("suppressed", 2)):
             notifications.sent.labels("points_earned", status).inc(count)
-        points.labels("purchase").inc(120)
+        loyalty.points.labels("pending").inc(120)
+        loyalty.tier_changes.labels("upgrade").inc()
+        loyalty.redemptions.labels("fixed_amount").inc()
 
     return SampleExporter(registries, tick)
 

@@ -206,3 +206,19 @@ def test_bad_programme_configuration_is_rejected_with_the_field(config: dict, pa
     with pytest.raises(ValidationError) as caught:
         ProgrammeConfig.model_validate(config)
     assert any(tuple(str(p) for p in e["loc"][: len(path)]) == path for e in caught.value.errors())
+
+
+def test_birthday_points_on_the_day_once_a_year_but_not_belated() -> None:
+    from tests.loyalty_model import event
+
+    model = LoyaltyModel()
+    model.deliver([event("customer.updated", T0, {"customer_id": "c1", "birthday": "1990-03-05"})])
+    model.run_jobs(datetime(2026, 3, 5, 6, 1, tzinfo=UTC))
+    model.run_jobs(datetime(2026, 3, 6, tzinfo=UTC))
+    assert [(e.reason_code, e.points) for e in model.entries("c1")] == [("birthday", 100)]
+    late = LoyaltyModel()
+    late.deliver([event("customer.updated", T0, {"customer_id": "c1", "birthday": "1990-03-05"})])
+    late.run_jobs(datetime(2026, 3, 20, tzinfo=UTC))  # the job ran two weeks late: no belated points...
+    assert late.entries("c1") == []
+    late.run_jobs(datetime(2027, 3, 5, 7, 0, tzinfo=UTC))  # ...but next year's are on time
+    assert [e.reason_code for e in late.entries("c1")] == ["birthday"]

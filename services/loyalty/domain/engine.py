@@ -65,7 +65,7 @@ class Engine:
         elif kind == "review_tier":
             lifecycle.review_tier(book, programme, merchant_id, account, now)
         elif kind == "birthday_points":
-            lifecycle.birthday_points(book, programme, merchant_id, account, now)
+            lifecycle.birthday_points(book, programme, merchant_id, account, payload, now)
         elif kind == "tenure_voucher":
             lifecycle.tenure_voucher(book, programme, merchant_id, account, payload, now, self.new_code())
         else:

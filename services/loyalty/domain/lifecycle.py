@@ -506,13 +506,20 @@ def schedule_birthday(book: Book, merchant_id: str, account: Account, now: datet
     if account.birthday is None or account.erased_at is not None:
         book.cancel(key)
         return
+    due = next_birthday(account.birthday, now)
     book.schedule(
-        key, "birthday_points", merchant_id, next_birthday(account.birthday, now), customer_id=account.customer_id
+        key, "birthday_points", merchant_id, due, customer_id=account.customer_id, birthday_on=due.isoformat()
     )
 
 
-def birthday_points(book: Book, programme: Programme, merchant_id: str, account: Account, now: datetime) -> None:
+def birthday_points(
+    book: Book, programme: Programme, merchant_id: str, account: Account, payload: dict[str, Any], now: datetime
+) -> None:
     if account.birthday is None or account.erased_at is not None:
+        return
+    due = datetime.fromisoformat(payload["birthday_on"]) if payload.get("birthday_on") else now
+    if now - due > timedelta(days=3):  # a birthday long past (imported history, an outage): no belated points
+        schedule_birthday(book, merchant_id, account, now)
         return
     credit_bonus(
         book,

@@ -205,7 +205,7 @@ def _spend(
         "value_minor": details.get("value_minor"),
         "percent_off": details.get("percent_off"),
         "product_sku": details.get("product_sku"),
-        "currency": programme.config.currency if details.get("value_minor") else None,
+        "currency": programme.config.currency,
     }
     book.emit(
         "loyalty.reward_redeemed", merchant_id, redeemed, cause=stable_reward_cause(redemption_id), occurred_at=now
