@@ -298,3 +298,34 @@ async def test_a_restart_keeps_postgres_data_and_recreates_topics(platform: Plat
     again = f"c-{uuid.uuid4().hex[:8]}"
     await post_events(platform, customer_and_order(again, f"{again}@example.de", total_minor=1_200))
     await eventually(lambda: pending_of(platform, again, 12), timeout_s=90)
+
+
+async def test_merchant_runs_the_programme_through_the_gateway(platform: Platform) -> None:
+    customer_id = f"c-{uuid.uuid4().hex[:8]}"
+    customer = now(example_event("customer.created", customer_id=customer_id, email=f"{customer_id}@example.de"))
+    customer["data"].pop("referrer_customer_id", None)
+    await post_events(platform, [customer])
+    await eventually(lambda: loyalty_of(platform, customer_id), timeout_s=60)  # 50 sign-up points
+    headers = platform.headers()
+    async with httpx.AsyncClient(base_url=platform.gateway, headers=headers, timeout=10) as http:
+        bad = await http.put("/v1/loyalty/programme", json={"bonuses": {"signup": -1}, "merchant_id": "x"})
+        assert bad.status_code == 422
+        assert {e["path"] for e in bad.json()["errors"]} == {"bonuses.signup", "merchant_id"}
+        saved = await http.put("/v1/loyalty/programme", json={"bonuses": {"review": 40}})
+        assert saved.status_code == 200 and saved.json()["version"] >= 1
+        reward = {"name_de": "Gratisversand", "name_en": "Free shipping", "type": "free_shipping", "points_price": 50}
+        assert (await http.put("/v1/loyalty/rewards/ship-free", json=reward)).status_code == 200
+
+        body = {"reward_id": "ship-free", "client_key": f"redeem-{customer_id}"}
+        first = await http.post(f"/v1/customers/{customer_id}/redemptions", json=body)
+        again = await http.post(f"/v1/customers/{customer_id}/redemptions", json=body)
+        broke = await http.post(
+            f"/v1/customers/{customer_id}/redemptions", json={**body, "client_key": f"second-{customer_id}"}
+        )
+        history = await http.get(f"/v1/customers/{customer_id}/loyalty/history", params={"lang": "en"})
+    assert first.status_code == 201 and again.status_code == 200 and first.json()["code"] == again.json()["code"]
+    assert broke.status_code == 422 and broke.json()["errors"][0]["path"] == "points"
+    assert [i["description"] for i in history.json()["items"]] == [
+        "50 points redeemed for a reward.",
+        "50 welcome points for signing up.",
+    ]

@@ -10,7 +10,14 @@ import asyncpg
 
 from services.gateway.core.security import issue_key, key_prefix
 
-DEFAULT_SCOPES = ("events:write", "customers:read", "loyalty:read", "tracking:read")
+DEFAULT_SCOPES = (
+    "events:write",
+    "customers:read",
+    "loyalty:read",
+    "loyalty:write",
+    "config:write",
+    "tracking:read",
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 from fastapi import HTTPException
+from fastapi.responses import JSONResponse, Response
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 TRANSPORT_ERRORS = (httpx.TransportError,)
@@ -39,3 +40,30 @@ class ServiceClient:
             raise HTTPException(503, f"The {service} service failed; try again shortly")
         response.raise_for_status()
         return response.json()
+
+    async def send(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Response:
+        """A mutating (or paged) call: the service's own answer, its problem+json included, is passed through.
+
+        No retry: a POST that timed out may have been applied; the caller retries with its idempotency key.
+        """
+        try:
+            response = await self.http.request(method, self.urls[service] + path, json=json, params=params)
+        except TRANSPORT_ERRORS as exc:
+            raise HTTPException(503, f"The {service} service is unavailable; try again shortly") from exc
+        if response.status_code >= 500:
+            raise HTTPException(503, f"The {service} service failed; try again shortly")
+        if response.status_code == 204:
+            return Response(status_code=204)
+        return JSONResponse(
+            response.json(),
+            status_code=response.status_code,
+            media_type=response.headers.get("content-type", "application/json"),
+        )
