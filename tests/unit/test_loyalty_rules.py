@@ -12,6 +12,7 @@ from services.loyalty.domain.history import describe
 from services.loyalty.domain.programme import Cap, Programme, ProgrammeConfig, Tier, Tiers
 from tests.loyalty_model import (
     LoyaltyModel,
+    event,
     order_cancelled,
     order_delivered,
     order_paid,
@@ -209,8 +210,6 @@ def test_bad_programme_configuration_is_rejected_with_the_field(config: dict, pa
 
 
 def test_birthday_points_on_the_day_once_a_year_but_not_belated() -> None:
-    from tests.loyalty_model import event
-
     model = LoyaltyModel()
     model.deliver([event("customer.updated", T0, {"customer_id": "c1", "birthday": "1990-03-05"})])
     model.run_jobs(datetime(2026, 3, 5, 6, 1, tzinfo=UTC))
@@ -222,3 +221,126 @@ def test_birthday_points_on_the_day_once_a_year_but_not_belated() -> None:
     assert late.entries("c1") == []
     late.run_jobs(datetime(2027, 3, 5, 7, 0, tzinfo=UTC))  # ...but next year's are on time
     assert [e.reason_code for e in late.entries("c1")] == ["birthday"]
+
+
+def _confirmed_order(model: LoyaltyModel, customer: str, order: str, at: datetime, lines=LINES) -> None:
+    model.deliver(
+        [
+            order_placed(customer, order, at, lines),
+            order_paid(customer, order, at),
+            order_delivered(customer, order, at),
+        ]
+    )
+    model.run_jobs(at + timedelta(days=15))
+
+
+def test_per_lot_expiry_spends_the_oldest_points_first() -> None:
+    config = ProgrammeConfig(
+        expiry={"mode": "lot", "months": 6, "warning_days": 14},
+        bonuses={"first_order": 0},
+        points_payment={"min_points": 1, "max_share_percent": 100},
+    )
+    model = LoyaltyModel(Programme(version=1, config=config))
+    _confirmed_order(model, "c1", "o1", T0)  # lot 1: 60 points, confirmed 15 days after T0
+    model.deliver([review("c1", "r1", T0 + timedelta(days=90))])  # lot 2: 20 points
+    assert model.pay_with_points("c1", 50, 100_000, T0 + timedelta(days=100))  # spends 50 of lot 1
+    model.run_jobs(T0 + timedelta(days=15) + timedelta(days=170))
+    expiring = [e.data for e in model.book.emitted if e.type == "loyalty.points_expiring"]
+    assert [d["points"] for d in expiring] == [10]
+    model.run_jobs(T0 + timedelta(days=15 + 185))
+    account = model.book.accounts[("m-model", "c1")]
+    assert [(e.reason_code, e.points) for e in model.entries("c1") if e.kind == "expire"] == [("lot_expired", -10)]
+    assert account.available == 20  # the newer lot is untouched
+    model.run_jobs(T0 + timedelta(days=90 + 190))
+    assert account.available == 0
+
+
+def test_referral_pays_both_after_the_referees_first_delivered_order() -> None:
+    model = LoyaltyModel()
+    model.deliver(
+        [
+            event(
+                "customer.created",
+                T0,
+                {
+                    "customer_id": "friend",
+                    "email": "f@example.de",
+                    "first_name": "F",
+                    "last_name": "X",
+                    "salutation": "none",
+                    "locale": "de-DE",
+                    "is_guest": False,
+                    "referrer_customer_id": "c1",
+                },
+            )
+        ]
+    )
+    model.deliver([order_placed("friend", "o9", T0, LINES), order_paid("friend", "o9", T0)])
+    assert [e.reason_code for e in model.entries("c1")] == []  # nothing before the delivery
+    model.deliver([order_delivered("friend", "o9", T0 + timedelta(days=2))])
+    model.run_jobs(T0 + timedelta(days=17))
+    assert [(e.reason_code, e.points) for e in model.entries("c1")] == [("referral_referrer", 200)]
+    assert ("referral_referee", 100) in [(e.reason_code, e.points) for e in model.entries("friend")]
+    _confirmed_order(model, "friend", "o10", T0 + timedelta(days=30))  # a second order pays nobody again
+    assert len(model.entries("c1")) == 1
+
+
+def test_tenure_voucher_each_year_after_the_first_order() -> None:
+    model = LoyaltyModel()
+    _confirmed_order(model, "c1", "o1", T0)
+    model.run_jobs(T0 + timedelta(days=364))
+    assert not [e for e in model.book.emitted if e.data.get("message") == "tenure_voucher"]
+    model.run_jobs(T0 + timedelta(days=366))
+    model.run_jobs(T0 + timedelta(days=731))
+    vouchers = [e.data for e in model.book.emitted if e.data.get("message") == "tenure_voucher"]
+    assert [(v["variables"]["years"], v["category"]) for v in vouchers] == [(1, "marketing"), (2, "marketing")]
+    assert len({c["code"] for c in model.book.codes}) == 2 and model.book.codes[0]["percent_off"] == 10
+
+
+def test_spend_based_tiers_in_the_calendar_year_and_membership_multiplier() -> None:
+    tiers = Tiers(
+        basis="spend",
+        period="calendar_year",
+        levels=(
+            Tier(key="welcome", name_de="W", name_en="W", threshold=0),
+            Tier(key="vip", name_de="V", name_en="V", threshold=50_000),
+        ),
+    )
+    config = ProgrammeConfig(
+        tiers=tiers,
+        memberships={"club": {"name_de": "Club", "name_en": "Club", "earn_multiplier": "3", "free_shipping": True}},
+    )
+    model = LoyaltyModel(Programme(version=4, config=config))
+    _confirmed_order(model, "c1", "o1", T0, [("l1", 1, 30_000, "shoes")])
+    assert model.book.accounts[("m-model", "c1")].tier == "welcome"
+    _confirmed_order(model, "c1", "o2", T0 + timedelta(days=20), [("l1", 1, 25_000, "shoes")])
+    assert model.book.accounts[("m-model", "c1")].tier == "vip"  # 550 EUR spent this year
+    model.deliver(
+        [
+            event(
+                "membership.purchased",
+                T0 + timedelta(days=40),
+                {
+                    "membership_id": "mb1",
+                    "customer_id": "c1",
+                    "plan_id": "club",
+                    "valid_until": (T0 + timedelta(days=405)).isoformat(),
+                    "price_minor": 2900,
+                    "currency": "EUR",
+                },
+            )
+        ]
+    )
+    model.deliver(
+        [
+            order_placed("c1", "o3", T0 + timedelta(days=41), [("l1", 1, 1000, "shoes")]),
+            order_paid("c1", "o3", T0 + timedelta(days=41)),
+        ]
+    )
+    assert next(e for e in model.entries("c1") if e.order_id == "o3").points == 30  # 10 x club 3
+    change = next(e.data for e in model.book.emitted if e.type == "loyalty.membership_changed")
+    assert (change["status"], change["free_shipping"], change["tier"]) == ("active", True, "vip")
+    model.run_jobs(datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC))
+    assert model.book.accounts[("m-model", "c1")].tier == "vip"  # 2026 qualified it; reviewed on 1 January
+    model.run_jobs(datetime(2028, 1, 1, 0, 0, 1, tzinfo=UTC))
+    assert model.book.accounts[("m-model", "c1")].tier == "welcome"  # nothing spent in 2027

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.common.envelope import Envelope
-from services.loyalty.domain import lifecycle, orders
+from services.loyalty.domain import automations, bonuses, expiry, orders, tiers
 from services.loyalty.domain.book import Book
 from services.loyalty.domain.model import Account
 from services.loyalty.domain.programme import DEFAULT_PROGRAMME, Programme
@@ -32,7 +32,16 @@ EVENT_TYPES = frozenset(
         "points.award_requested",
     }
 )
-JOB_KINDS = ("confirm_points", "warn_expiry", "expire_points", "review_tier", "birthday_points", "tenure_voucher")
+JOB_KINDS = (
+    "confirm_points",
+    "warn_expiry",
+    "expire_points",
+    "warn_lot",
+    "expire_lot",
+    "review_tier",
+    "birthday_points",
+    "tenure_voucher",
+)
 
 
 class Engine:
@@ -59,15 +68,19 @@ class Engine:
             return
         account = book.account(merchant_id, payload["customer_id"])
         if kind == "warn_expiry":
-            lifecycle.warn_expiry(book, programme, merchant_id, account, payload, now)
+            expiry.warn_expiry(book, programme, merchant_id, account, payload, now)
         elif kind == "expire_points":
-            lifecycle.expire(book, programme, merchant_id, account, payload, now)
+            expiry.expire(book, programme, merchant_id, account, payload, now)
+        elif kind == "warn_lot":
+            expiry.warn_lot(book, programme, merchant_id, account, payload, now)
+        elif kind == "expire_lot":
+            expiry.expire_lot(book, programme, merchant_id, account, payload, now)
         elif kind == "review_tier":
-            lifecycle.review_tier(book, programme, merchant_id, account, now)
+            tiers.review_tier(book, programme, merchant_id, account, now)
         elif kind == "birthday_points":
-            lifecycle.birthday_points(book, programme, merchant_id, account, payload, now)
+            automations.birthday_points(book, programme, merchant_id, account, payload, now)
         elif kind == "tenure_voucher":
-            lifecycle.tenure_voucher(book, programme, merchant_id, account, payload, now, self.new_code())
+            automations.tenure_voucher(book, programme, merchant_id, account, payload, now, self.new_code())
         else:
             raise LookupError(f"unknown loyalty job kind {kind!r}")
 
@@ -79,13 +92,13 @@ def _on_customer(book: Book, programme: Programme, event: Envelope) -> None:
         return
     if "birthday" in data:
         account.birthday = date.fromisoformat(data["birthday"]) if data["birthday"] else None
-        lifecycle.schedule_birthday(book, event.merchant_id, account, event.occurred_at)
+        automations.schedule_birthday(book, event.merchant_id, account, event.occurred_at)
     if data.get("referrer_customer_id") and account.referred_by is None and account.first_order_id is None:
         account.referred_by = data["referrer_customer_id"]
-    lifecycle.ensure_tier(book, programme, event.merchant_id, account, event.occurred_at)
+    tiers.ensure_tier(book, programme, event.merchant_id, account, event.occurred_at)
     if event.type == "customer.created" and not data.get("is_guest", False) and account.signed_up_at is None:
         account.signed_up_at = event.occurred_at
-        lifecycle.credit_bonus(
+        bonuses.credit_bonus(
             book,
             programme,
             event.merchant_id,
@@ -109,9 +122,9 @@ def _on_erasure(book: Book, programme: Programme, event: Envelope) -> None:
 def _on_review(book: Book, programme: Programme, event: Envelope) -> None:
     data = event.data
     account = book.account(event.merchant_id, data["customer_id"])
-    bonuses = programme.config.bonuses
-    reason, points = ("review_photo", bonuses.review_photo) if data["has_photo"] else ("review", bonuses.review)
-    lifecycle.credit_bonus(
+    rates = programme.config.bonuses
+    reason, points = ("review_photo", rates.review_photo) if data["has_photo"] else ("review", rates.review)
+    bonuses.credit_bonus(
         book,
         programme,
         event.merchant_id,
@@ -129,7 +142,7 @@ def _on_review(book: Book, programme: Programme, event: Envelope) -> None:
 def _on_delay(book: Book, programme: Programme, event: Envelope) -> None:
     data = event.data
     account = book.account(event.merchant_id, data["customer_id"])
-    lifecycle.credit_bonus(
+    bonuses.credit_bonus(
         book,
         programme,
         event.merchant_id,
@@ -155,7 +168,7 @@ def _on_award(book: Book, programme: Programme, event: Envelope) -> None:
         if reason == "birthday"
         else ("award", data["request_id"])
     )
-    lifecycle.credit_bonus(
+    bonuses.credit_bonus(
         book,
         programme,
         event.merchant_id,
@@ -180,7 +193,7 @@ def _on_membership(book: Book, programme: Programme, event: Envelope) -> None:
         account.membership_until = datetime.fromisoformat(data["valid_until"])
     if change == "expired":
         account.membership_until = event.occurred_at
-    lifecycle.ensure_tier(book, programme, event.merchant_id, account, event.occurred_at)
+    tiers.ensure_tier(book, programme, event.merchant_id, account, event.occurred_at)
     plan = programme.config.memberships.get(data["plan_id"])
     book.emit(
         "loyalty.membership_changed",

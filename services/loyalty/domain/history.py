@@ -63,6 +63,10 @@ _REASONS: dict[str, tuple[str, str]] = {
         "{abs_points} Punkte als Zahlungsmittel eingesetzt.",
         "{abs_points} points used as payment.",
     ),
+    "lot_expired": (
+        "{abs_points} Punkte sind verfallen, weil sie vor längerer Zeit gesammelt wurden.",
+        "{abs_points} points expired: they were earned a long time ago.",
+    ),
     "inactivity": (
         "{abs_points} Punkte sind nach längerer Inaktivität verfallen.",
         "{abs_points} points expired after a long time without activity.",

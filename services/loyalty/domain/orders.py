@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.common.envelope import Envelope
-from services.loyalty.domain import lifecycle
+from services.loyalty.domain import automations, bonuses, expiry, tiers
 from services.loyalty.domain.book import Book
 from services.loyalty.domain.earning import capped, points_by_line, points_to_reverse
 from services.loyalty.domain.model import Account, Entry, Order, stable_id
@@ -50,10 +50,10 @@ def _earn_if_ready(book: Book, programme: Programme, merchant_id: str, order: Or
         return
     account = book.account(merchant_id, order.customer_id)
     config = programme.config
-    multiplier = lifecycle.customer_multiplier(account, config, order.paid_at)
+    multiplier = bonuses.customer_multiplier(account, config, order.paid_at)
     lines = points_by_line_from(order, config.earning, multiplier)
     total = sum(line.points for line in lines.values())
-    allowed = capped(total, lifecycle.granted_in_periods(account, config, order.paid_at), lifecycle.caps(config))
+    allowed = capped(total, bonuses.granted_in_periods(account, config, order.paid_at), bonuses.caps(config))
     _cut_to(lines, allowed)
     order.lines = lines
     order.rule_version = programme.version
@@ -223,6 +223,7 @@ def confirm(book: Book, programme: Programme, merchant_id: str, order: Order, no
             ),
         )
         order.confirm_entry_id = entry.entry_id
+        expiry.schedule_lot(book, programme, merchant_id, account, entry)
         book.emit(
             "loyalty.points_confirmed",
             merchant_id,
@@ -253,9 +254,9 @@ def confirm(book: Book, programme: Programme, merchant_id: str, order: Order, no
         for ln in order.lines.values()
     )
     account.record_activity(now, points=max(0, remaining), spend_minor=spend)
-    lifecycle.touch(book, programme, merchant_id, account, now)
-    lifecycle.on_order_confirmed(book, programme, merchant_id, account, order, now)
-    lifecycle.evaluate_upgrade(book, programme, merchant_id, account, now, cause=order.earn_entry_id)
+    expiry.touch(book, programme, merchant_id, account, now)
+    automations.on_order_confirmed(book, programme, merchant_id, account, order, now)
+    tiers.evaluate_upgrade(book, programme, merchant_id, account, now, cause=order.earn_entry_id)
 
 
 def on_cancelled(book: Book, programme: Programme, event: Envelope) -> None:

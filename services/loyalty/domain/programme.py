@@ -125,9 +125,16 @@ class Tiers(Strict):
 
 class Expiry(Strict):
     #: `inactivity`: all available points lapse N months after the last earning or redemption.
-    mode: Literal["none", "inactivity"] = "inactivity"
+    #: `lot`: each credit lapses N months after it was earned, as far as it was not spent (oldest spent first).
+    mode: Literal["none", "inactivity", "lot"] = "inactivity"
     months: Annotated[StrictInt, Field(ge=1, le=120)] = 24
     warning_days: Annotated[StrictInt, Field(ge=0, le=365)] = 30
+
+    @model_validator(mode="after")
+    def _lots_within_the_activity_window(self) -> Expiry:
+        if self.mode == "lot" and self.months > 24:
+            raise ValueError("months: per-lot expiry supports at most 24 months")
+        return self
 
 
 class Goodwill(Strict):

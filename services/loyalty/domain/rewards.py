@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from services.loyalty.domain import lifecycle
+from services.loyalty.domain import expiry
 from services.loyalty.domain.book import Book
 from services.loyalty.domain.model import Account, Entry
 from services.loyalty.domain.programme import Programme
@@ -177,7 +177,7 @@ def _spend(
             note=details.get("reward_id"),
         ),
     )
-    lifecycle.touch(book, programme, merchant_id, account, now)
+    expiry.touch(book, programme, merchant_id, account, now)
     book.emit(
         "loyalty.points_redeemed",
         merchant_id,

@@ -14,7 +14,7 @@ from services.common.http import problem
 from services.common.service_app import Runtime
 from services.loyalty.adapters import catalogue
 from services.loyalty.adapters.store import account_from_row
-from services.loyalty.domain import lifecycle
+from services.loyalty.domain import bonuses
 from services.loyalty.domain.history import describe
 from services.loyalty.domain.programme import ProgrammeConfig
 from services.loyalty.domain.rewards import RedemptionRefused, Reward
@@ -78,8 +78,8 @@ def router(runtime: Runtime) -> APIRouter:
                 "plan_id": account.membership_plan,
                 "status": account.membership_status,
                 "valid_until": account.membership_until,
-                "active": lifecycle.membership_active(account, now),
-                "free_shipping": bool(plan and plan.free_shipping and lifecycle.membership_active(account, now)),
+                "active": bonuses.membership_active(account, now),
+                "free_shipping": bool(plan and plan.free_shipping and bonuses.membership_active(account, now)),
             },
             "codes": await catalogue.codes_of(runtime.pool, merchant_id, customer_id),
             "history": [_entry(r, lang) for r in entries],
