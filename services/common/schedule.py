@@ -96,6 +96,7 @@ class Scheduler:
         handlers: Mapping[str, JobHandler],
         metrics: KernelMetrics,
         after_commit: Callable[[], None] = lambda: None,
+        on_committed: Callable[[Sequence[Envelope]], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch_size: int = 200,
         poll_interval_s: float = 1.0,
@@ -107,6 +108,7 @@ class Scheduler:
         self.handlers = dict(handlers)
         self.metrics = metrics
         self.after_commit = after_commit
+        self.on_committed = on_committed
         self.clock = clock
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -145,8 +147,8 @@ class Scheduler:
     async def _run_batch(self, now: datetime) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             jobs = await self._claim(conn, now, self.batch_size)
-            await self._apply(conn, jobs, now)
-        self._committed(jobs)
+            emitted = await self._apply(conn, jobs, now)
+        self._committed(jobs, emitted)
         return len(jobs)
 
     async def _run_isolated(self, now: datetime) -> int:
@@ -160,8 +162,8 @@ class Scheduler:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     jobs = await self._claim(conn, now, 1, only_id=row["id"])
-                    await self._apply(conn, jobs, now)
-                self._committed(jobs)
+                    emitted = await self._apply(conn, jobs, now)
+                self._committed(jobs, emitted)
                 done += len(jobs)
             except Exception as exc:
                 if is_transient(exc):
@@ -191,7 +193,7 @@ class Scheduler:
             for r in sorted(rows, key=lambda r: (r["due_at"], r["id"]))
         ]
 
-    async def _apply(self, conn: asyncpg.Connection, jobs: list[DueJob], now: datetime) -> None:
+    async def _apply(self, conn: asyncpg.Connection, jobs: list[DueJob], now: datetime) -> list[Envelope]:
         by_kind: dict[str, list[DueJob]] = {}
         for job in jobs:
             by_kind.setdefault(job.kind, []).append(job)
@@ -202,12 +204,15 @@ class Scheduler:
                 raise LookupError(f"no handler for scheduled job kind {kind!r}")
             emitted.extend(await handler(conn, kind_jobs, now))
         await write_outbox(conn, self.contract, emitted)
+        return emitted
 
-    def _committed(self, jobs: list[DueJob]) -> None:
+    def _committed(self, jobs: list[DueJob], emitted: list[Envelope]) -> None:
         for job in jobs:
             self.metrics.jobs_run.labels(self.service, job.kind).inc()
         if jobs:
             self.after_commit()
+            if self.on_committed is not None:
+                self.on_committed(emitted)
 
     async def _record_failure(self, job_id: int, now: datetime, exc: BaseException) -> None:
         row = await self.pool.fetchrow(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from services.common.consumer import BatchConsumer, Subscription, crash_process
 from services.common.contract import Contract, load_contract
 from services.common.db import create_pool
+from services.common.envelope import Envelope
 from services.common.http import install_observability
 from services.common.kafka import create_topics, new_producer
 from services.common.logs import configure_logging
@@ -61,6 +62,8 @@ class ServiceSpec:
     routers: Callable[[Runtime], list[APIRouter]] = lambda rt: []
     #: Handlers of the service's durable schedule, by job kind; a `Scheduler` runs them when non-empty.
     jobs: Callable[[Runtime], dict[str, JobHandler]] = lambda rt: {}
+    #: Called with the events of each committed batch of jobs (business metrics, counted exactly once).
+    on_jobs_committed: Callable[[Runtime], Callable[[Sequence[Envelope]], None]] | None = None
     #: Long-running loops of the service (senders); each gets the runtime.
     background: Callable[[Runtime], list[Coroutine[Any, Any, None]]] = lambda rt: []
     on_startup: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
@@ -121,6 +124,7 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 handlers=job_handlers,
                 metrics=runtime.metrics,
                 after_commit=runtime.relay.wake,
+                on_committed=spec.on_jobs_committed(runtime) if spec.on_jobs_committed else None,
                 poll_interval_s=settings.scheduler_poll_interval_s,
             )
             tasks.append(asyncio.create_task(runtime.scheduler.run(), name="scheduler"))

@@ -76,10 +76,12 @@ async def test_emitted_events_reach_the_outbox_in_the_jobs_transaction(pool, ker
 
     async with pool.acquire() as conn:
         await schedule_jobs(conn, [Job("r-1", "erase", merchant_id, NOW, {"customer_id": "c-1"})])
-    await scheduler(pool, kernel_metrics, {"erase": emit}).run_until_idle(NOW)
+    committed: list = []
+    await scheduler(pool, kernel_metrics, {"erase": emit}, on_committed=committed.extend).run_until_idle(NOW)
 
     (row,) = await pool.fetch("SELECT topic FROM outbox")
     assert row["topic"] == "shop.customers"
+    assert [e.type for e in committed] == ["customer.erasure_requested"]  # told once, after the commit
 
 
 async def test_a_failing_job_backs_off_alone_and_is_parked_after_max_attempts(

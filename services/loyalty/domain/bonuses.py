@@ -76,7 +76,7 @@ def credit_bonus(
     if account.erased_at is not None:
         return None
     entry_id = stable_id(kind, merchant_id, *natural_key)
-    if entry_id in book.known_entry_ids or any(e.entry_id == entry_id for _, e in book.entries):
+    if entry_id in book.known_entry_ids or entry_id in book.posted_ids:
         return None
     if reason not in UNCAPPED:
         points = capped(points, granted_in_periods(account, programme.config, now), caps(programme.config))

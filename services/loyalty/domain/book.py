@@ -32,6 +32,8 @@ class Book:
     codes: list[dict[str, Any]] = field(default_factory=list)
     #: Entry ids the ledger already holds (found on a first write attempt); rules skip them on the rerun.
     known_entry_ids: set[uuid.UUID] = field(default_factory=set)
+    #: Ids of `entries`, for constant-time "already posted in this unit of work?" checks.
+    posted_ids: set[uuid.UUID] = field(default_factory=set)
 
     def account(self, merchant_id: str, customer_id: str) -> Account:
         key = (merchant_id, customer_id)
@@ -51,6 +53,7 @@ class Book:
     def post(self, merchant_id: str, account: Account, entry: Entry) -> Entry:
         """Record an entry and fold it into the account; credits settle an open shortfall first."""
         self.entries.append((merchant_id, entry))
+        self.posted_ids.add(entry.entry_id)
         account.apply(entry)
         if entry.bucket == "available" and entry.points > 0 and account.debt > 0:
             settle = min(account.debt, entry.points)
@@ -70,6 +73,7 @@ class Book:
                 reverses_entry_id=entry.entry_id,
             )
             self.entries.append((merchant_id, settlement))
+            self.posted_ids.add(settlement.entry_id)
             account.apply(settlement)
         return entry
 

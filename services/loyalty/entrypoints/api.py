@@ -18,6 +18,7 @@ from services.loyalty.domain import bonuses
 from services.loyalty.domain.history import describe
 from services.loyalty.domain.programme import ProgrammeConfig
 from services.loyalty.domain.rewards import RedemptionRefused, Reward
+from services.loyalty.metrics import LoyaltyMetrics
 
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN)]
 RewardId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
@@ -37,7 +38,7 @@ class PayWithPoints(BaseModel):
     client_key: ClientKey
 
 
-def router(runtime: Runtime) -> APIRouter:
+def router(runtime: Runtime, metrics: LoyaltyMetrics | None = None) -> APIRouter:
     api = APIRouter(prefix="/internal/v1/merchants/{merchant_id}", tags=["loyalty"])
 
     @api.get("/customers/{customer_id}/loyalty")
@@ -159,6 +160,9 @@ def router(runtime: Runtime) -> APIRouter:
                 errors=[_err("client_key", "already used with a different body")],
             )
         runtime.relay.wake()
+        if created and metrics is not None:
+            metrics.redemptions.labels(response["reward_type"]).inc()
+            metrics.points.labels("redeemed").inc(response["points"])
         return JSONResponse(response, status_code=201 if created else 200)
 
     return api
