@@ -166,3 +166,22 @@ async def test_history_explains_every_change_in_german_and_pages_with_a_cursor(
     assert rest["items"][1]["description"].startswith("60 Punkte für Ihre Bestellung o1 vorgemerkt")
     missing = await client.get(f"/internal/v1/merchants/{customer_with_points}/customers/nobody/loyalty/history")
     assert missing.status_code == 404 and paths(missing) == ["customer_id"]
+
+
+async def test_a_redeemed_code_is_spent_by_the_order_that_uses_it(
+    client, customer_with_points, pool, producer, kernel_metrics
+) -> None:
+    base = f"/internal/v1/merchants/{customer_with_points}"
+    reward = {"name_de": "Versandfrei", "name_en": "Free shipping", "type": "free_shipping", "points_price": 20}
+    await client.put(f"{base}/rewards/ship", json=reward)
+    code = (
+        await client.post(f"{base}/customers/c1/redemptions", json={"reward_id": "ship", "client_key": "k-ship-1"})
+    ).json()["code"]
+    assert (await client.get(f"{base}/codes/{code}")).json()["status"] == "valid"
+
+    loyalty = Loyalty(pool, producer, kernel_metrics, customer_with_points)
+    order = order_placed("c1", "o2", T0 + timedelta(days=20), LINES)
+    await loyalty.deliver(order.model_copy(update={"data": {**order.data, "discount_codes": [code.lower()]}}))
+    used = (await client.get(f"{base}/codes/{code}")).json()
+    assert used["status"] == "used" and used["valid"] is False and used["details"]["used_by_order"] == "o2"
+    assert (await client.get(f"{base}/codes/NOPE-123456")).status_code == 404

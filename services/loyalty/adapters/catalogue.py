@@ -189,3 +189,17 @@ async def codes_of(pool: asyncpg.Pool, merchant_id: str, customer_id: str) -> li
         customer_id,
     )
     return [dict(r) for r in rows]
+
+
+async def code_status(pool: asyncpg.Pool, merchant_id: str, code: str, now: datetime) -> dict[str, Any] | None:
+    """For the shop's checkout: is this code ours, unused and unexpired, and what does it give?"""
+    row = await pool.fetchrow(
+        "SELECT code, customer_id, kind, details, expires_at, used_at, created_at FROM codes "
+        "WHERE merchant_id = $1 AND code = $2",
+        merchant_id,
+        code.upper(),
+    )
+    if row is None:
+        return None
+    status = "used" if row["used_at"] else ("expired" if row["expires_at"] <= now else "valid")
+    return {**dict(row), "status": status, "valid": status == "valid"}

@@ -223,3 +223,21 @@ async def current_programmes(conn: asyncpg.Connection | asyncpg.Pool, merchants:
         r["merchant_id"]: Programme(version=r["version"], config=ProgrammeConfig.model_validate(r["config"]))
         for r in rows
     }
+
+
+async def mark_codes_used(conn: asyncpg.Connection, uses: list[tuple[str, str, str, datetime]]) -> int:
+    """(merchant, code, order_id, at): a code the shop accepted at checkout is spent; only its first use counts."""
+    if not uses:
+        return 0
+    result = await conn.execute(
+        """
+        UPDATE codes c SET used_at = u.at, details = c.details || jsonb_build_object('used_by_order', u.order_id)
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(m, code, order_id, at)
+        WHERE c.merchant_id = u.m AND c.code = u.code AND c.used_at IS NULL
+        """,
+        [u[0] for u in uses],
+        [u[1] for u in uses],
+        [u[2] for u in uses],
+        [u[3] for u in uses],
+    )
+    return int(result.rsplit(" ", 1)[-1])

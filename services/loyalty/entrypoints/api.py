@@ -134,6 +134,14 @@ def router(runtime: Runtime, metrics: LoyaltyMetrics | None = None) -> APIRouter
             return problem(404, "Unknown reward", f"no reward {reward_id}", errors=[_err("reward_id", "unknown")])
         return Response(status_code=204)
 
+    @api.get("/codes/{code}")
+    async def get_code(merchant_id: str, code: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{6,40}$")]) -> Any:
+        """Checkout check: a code is valid once, until it expires; an `order.placed` that uses it spends it."""
+        status = await catalogue.code_status(runtime.pool, merchant_id, code, datetime.now(UTC))
+        if status is None:
+            return problem(404, "Unknown code", f"no code {code}", errors=[_err("code", "unknown")])
+        return status
+
     @api.post("/customers/{customer_id}/redemptions", status_code=201)
     async def redeem_reward(merchant_id: str, customer_id: CustomerId, body: RedeemReward) -> Any:
         """Spend points on a catalogue reward: a single-use code. Same `client_key` → same answer."""

@@ -9,7 +9,7 @@ import asyncpg
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
 from services.loyalty.adapters.codes import new_code
-from services.loyalty.adapters.store import current_programmes, load_book, save_book
+from services.loyalty.adapters.store import current_programmes, load_book, mark_codes_used, save_book
 from services.loyalty.domain.book import Book
 from services.loyalty.domain.engine import EVENT_TYPES, Engine
 from services.loyalty.metrics import LoyaltyMetrics
@@ -65,6 +65,15 @@ async def handle_events(conn: asyncpg.Connection, events: list[Envelope]) -> lis
             engine.handle(book, event)
 
     book = await apply_with_book(conn, customers, orders, {e.merchant_id for e in events}, rules)
+    await mark_codes_used(
+        conn,
+        [
+            (e.merchant_id, code.upper(), e.data["order_id"], e.occurred_at)
+            for e in events
+            if e.type == "order.placed"
+            for code in e.data.get("discount_codes", ())
+        ],
+    )
     return book.emitted
 
 

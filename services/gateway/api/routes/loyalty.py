@@ -70,6 +70,16 @@ async def pay_with_points(
     )
 
 
+@router.get("/loyalty/codes/{code}")
+async def get_code(
+    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{6,40}$", description="A discount code from a redemption")],
+    runtime: RuntimeDep,
+    merchant=require_scope("loyalty:read"),
+) -> Response:
+    """For the checkout: whether a loyalty code is valid, used or expired, and what it gives."""
+    return await runtime.extras["services"].send("GET", "loyalty", f"{_base(merchant.merchant_id)}/codes/{code}")
+
+
 @router.get("/loyalty/programme")
 async def get_programme(runtime: RuntimeDep, merchant=require_scope("loyalty:read")) -> Response:
     """The current programme and its version (0 = the platform default)."""
