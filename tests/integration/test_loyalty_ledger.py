@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -361,4 +362,16 @@ async def test_the_database_path_matches_the_rules_on_a_random_stream(loyalty) -
         model.balances()
     )
     assert MERCHANT != loyalty.merchant_id
+    await loyalty.assert_accounts_equal_ledger()
+
+
+async def test_one_cause_under_two_event_ids_credits_once_and_the_account_stays_right(loyalty) -> None:
+    """A shop that resends a review with a new event id passes the inbox; the ledger's natural key stops it."""
+    first = review("c1", "rv-dup", T0)
+    resent = first.model_copy(update={"event_id": uuid.uuid4()})
+    await loyalty.deliver(first)
+    outcome = await loyalty.deliver(resent, review("c1", "rv-other", T0))
+    assert len(outcome.applied) == 2
+    assert [(e["reason_code"], e["points"]) for e in await loyalty.entries()] == [("review", 20), ("review", 20)]
+    assert (await loyalty.account())["available"] == 40
     await loyalty.assert_accounts_equal_ledger()
