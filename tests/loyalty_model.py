@@ -40,9 +40,9 @@ class LoyaltyModel:
 
     def run_jobs(self, now: datetime) -> int:
         ran = 0
-        while due := sorted((j for j in self.book.jobs if j.due_at <= now), key=lambda j: (j.due_at, j.key)):
+        while due := sorted((j for j in self.book.jobs.values() if j.due_at <= now), key=lambda j: (j.due_at, j.key)):
             job = due[0]
-            self.book.jobs.remove(job)
+            del self.book.jobs[job.key]
             self.engine.run_job(self.book, job.kind, job.merchant_id, dict(job.payload), now)
             ran += 1
         return ran

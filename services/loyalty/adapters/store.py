@@ -156,8 +156,8 @@ async def save_book(conn: asyncpg.Connection, book: Book) -> set[uuid.UUID]:
             [book.orders[k].customer_id for k in orders],
             [book.orders[k].to_json() for k in orders],
         )
-    await cancel_jobs(conn, book.cancelled_jobs)
-    await schedule_jobs(conn, book.jobs, replace=True)
+    await cancel_jobs(conn, sorted(book.cancelled_jobs))
+    await schedule_jobs(conn, list(book.jobs.values()), replace=True)
     for code in book.codes:
         await conn.execute(
             "INSERT INTO codes (code, merchant_id, customer_id, kind, redemption_id, details, expires_at) "

@@ -23,8 +23,9 @@ class Book:
     orders: dict[tuple[str, str], Order] = field(default_factory=dict)
     entries: list[tuple[str, Entry]] = field(default_factory=list)
     emitted: list[Envelope] = field(default_factory=list)
-    jobs: list[Job] = field(default_factory=list)
-    cancelled_jobs: list[str] = field(default_factory=list)
+    #: Jobs to (re)schedule and keys to cancel, by key: the last decision about a key wins.
+    jobs: dict[str, Job] = field(default_factory=dict)
+    cancelled_jobs: set[str] = field(default_factory=set)
     new_accounts: set[tuple[str, str]] = field(default_factory=set)
     dirty_accounts: set[tuple[str, str]] = field(default_factory=set)
     dirty_orders: set[tuple[str, str]] = field(default_factory=set)
@@ -120,13 +121,12 @@ class Book:
         )
 
     def schedule(self, key: str, kind: str, merchant_id: str, due_at: datetime, **payload: Any) -> None:
-        self.cancelled_jobs = [k for k in self.cancelled_jobs if k != key]
-        self.jobs = [j for j in self.jobs if j.key != key]
-        self.jobs.append(Job(key, kind, merchant_id, due_at, payload))
+        self.cancelled_jobs.discard(key)
+        self.jobs[key] = Job(key, kind, merchant_id, due_at, payload)
 
     def cancel(self, key: str) -> None:
-        self.jobs = [j for j in self.jobs if j.key != key]
-        self.cancelled_jobs.append(key)
+        self.jobs.pop(key, None)
+        self.cancelled_jobs.add(key)
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -120,7 +120,10 @@ class Tiers(Strict):
         return next((i for i, t in enumerate(self.levels) if t.key == key), -1)
 
     def get(self, key: str | None) -> Tier | None:
-        return next((t for t in self.levels if t.key == key), None)
+        for tier in self.levels:
+            if tier.key == key:
+                return tier
+        return None
 
 
 class Expiry(Strict):
