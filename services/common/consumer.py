@@ -92,6 +92,8 @@ class BatchConsumer:
         self.metrics = metrics
         self.after_commit = after_commit
         self.highwater = highwater
+        #: Last offset handled per (topic, partition): the lag refresher's reference between batches.
+        self.positions: dict[tuple[str, int], int] = {}
 
     async def process_batch(self, messages: Sequence[RawMessage]) -> BatchOutcome:
         """Apply a batch durably; returns only once everything in it is committed or dead-lettered."""
@@ -222,10 +224,30 @@ class BatchConsumer:
             last[(message.topic, message.partition)] = max(
                 message.offset, last.get((message.topic, message.partition), -1)
             )
+        self.positions.update(last)
         for (t, p), offset in last.items():
             high = self.highwater(t, p)
             if high is not None:
                 m.consumer_lag.labels(self.service, t, str(p)).set(max(0, high - offset - 1))
+
+    def refresh_lag(self, assigned: set[tuple[str, int]]) -> None:
+        """Between batches: lag grows while a consumer is stuck; revoked partitions stop reporting.
+
+        Called on a timer, so a consumer that stopped making progress shows a rising lag (the
+        "consumer stalled" signal), and a partition moved to another worker in a rebalance no longer
+        reports the stale value this worker last saw.
+        """
+        for tp in list(self.positions):
+            if tp not in assigned:
+                del self.positions[tp]
+                try:
+                    self.metrics.consumer_lag.remove(self.service, tp[0], str(tp[1]))
+                except KeyError:
+                    pass
+        for (t, p), offset in self.positions.items():
+            high = self.highwater(t, p)
+            if high is not None:
+                self.metrics.consumer_lag.labels(self.service, t, str(p)).set(max(0, high - offset - 1))
 
     def _count_transient(self, operation: str) -> Callable[[BaseException], None]:
         return lambda _exc: self.metrics.transient_errors.labels(self.service, operation).inc()

@@ -56,6 +56,7 @@ def register_agent(
     max_events: int,
     max_wait_s: float,
     crash: Callable[[BaseException], None] = crash_process,
+    lag_refresh_s: float = 5.0,
 ) -> None:
     """An agent that hands micro-batches of raw messages to a BatchConsumer.
 
@@ -70,9 +71,12 @@ def register_agent(
         except Exception:
             return None
 
+    current: dict[str, BatchConsumer] = {}
+
     async def agent(stream: faust.StreamT) -> None:
         consumer = consumer_factory()
         consumer.highwater = highwater
+        current["consumer"] = consumer
         async for events in stream.take_events(max_events, within=max_wait_s):
             messages = [
                 RawMessage(
@@ -88,3 +92,10 @@ def register_agent(
             await run_shielded(consumer.process_batch(messages), crash=crash)
 
     app.agent(channel, name=f"retention.{name}", concurrency=1)(agent)
+
+    @app.timer(interval=lag_refresh_s, name=f"retention.{name}.lag")
+    async def refresh_lag() -> None:
+        consumer = current.get("consumer")
+        if consumer is not None:
+            assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in topics}
+            consumer.refresh_lag(assigned)

@@ -90,3 +90,33 @@ def test_dead_letter_reason_labels_stay_bounded() -> None:
 
     assert _reason_label("data.lines[3].quantity: 0 is less than the minimum of 1") == "data.lines[].quantity"
     assert _reason_label("empty message value (tombstone) on an event topic") == "other"
+
+
+def test_lag_rises_while_stuck_and_revoked_partitions_stop_reporting() -> None:
+    from services.common.consumer import BatchConsumer, Subscription
+    from services.common.metrics import KernelMetrics, new_registry
+
+    registry = new_registry()
+    highwaters = {("shop.orders", 0): 100, ("shop.orders", 1): 50}
+    consumer = BatchConsumer(
+        service="loyalty",
+        subscription=Subscription("loyalty.orders", ("shop.orders",), handle=None),  # type: ignore[arg-type]
+        pool=None,  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]
+        contract=None,  # type: ignore[arg-type]
+        metrics=KernelMetrics.create(registry),
+        highwater=lambda t, p: highwaters.get((t, p)),
+    )
+    consumer.positions = {("shop.orders", 0): 89, ("shop.orders", 1): 49}
+
+    def lag(partition: str) -> float | None:
+        return registry.get_sample_value(
+            "retention_consumer_lag", {"service": "loyalty", "topic": "shop.orders", "partition": partition}
+        )
+
+    consumer.refresh_lag({("shop.orders", 0), ("shop.orders", 1)})
+    assert (lag("0"), lag("1")) == (10, 0)
+    highwaters[("shop.orders", 0)] = 500  # new messages, no batch applied: the consumer is stuck
+    consumer.refresh_lag({("shop.orders", 0)})  # partition 1 went to another worker
+    assert (lag("0"), lag("1")) == (410, None)
+    assert ("shop.orders", 1) not in consumer.positions
