@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import re
+from typing import Any
 
 import asyncpg
+import orjson
 
 SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns round-trip as Python objects instead of strings.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # jsonb columns round-trip as Python objects instead of strings; orjson because every batch moves
+    # thousands of them (about 3x faster than the standard library in the loyalty profile).
+    await conn.set_type_codec("jsonb", encoder=_dump_json, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_dump_json, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
