@@ -120,3 +120,15 @@ def test_lag_rises_while_stuck_and_revoked_partitions_stop_reporting() -> None:
     consumer.refresh_lag({("shop.orders", 0)})  # partition 1 went to another worker
     assert (lag("0"), lag("1")) == (410, None)
     assert ("shop.orders", 1) not in consumer.positions
+
+
+async def test_worker_consumers_fetch_with_the_configured_wait(tmp_path) -> None:
+    """faust hard-codes a 1.5 s fetch wait; the dev broker holds fetches that long, so the kernel bounds it."""
+    from services.common.streams import make_faust_app
+
+    for wait_ms in (70, 250):  # applied again with a new value, never wrapped twice
+        settings = Settings(faust_data_dir=str(tmp_path), kafka_fetch_max_wait_ms=wait_ms)
+        app = make_faust_app("probe", settings)
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        assert consumer._fetch_max_wait_ms == wait_ms
+        await consumer.stop()  # never started: releases its client
