@@ -344,3 +344,17 @@ def test_spend_based_tiers_in_the_calendar_year_and_membership_multiplier() -> N
     assert model.book.accounts[("m-model", "c1")].tier == "vip"  # 2026 qualified it; reviewed on 1 January
     model.run_jobs(datetime(2028, 1, 1, 0, 0, 1, tzinfo=UTC))
     assert model.book.accounts[("m-model", "c1")].tier == "welcome"  # nothing spent in 2027
+
+
+def test_activity_windows_hold_with_late_events_and_drop_what_is_older_than_two_years() -> None:
+    from services.loyalty.domain.model import Account
+
+    account = Account("c-window")
+    t0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    for days, points in [(0, 10), (-40, 20), (5, 40), (-3, 80)]:  # late events arrive after newer ones
+        account.record_activity(t0 + timedelta(days=days), points=points, granted=points)
+    assert account.qualifying("granted", t0 - timedelta(days=3), t0 + timedelta(days=5)) == 90  # end exclusive
+    assert account.qualifying("granted", t0 - timedelta(days=60), t0 + timedelta(days=6)) == 150
+    assert [a[0] for a in account.activity] == sorted(a[0] for a in account.activity)
+    account.record_activity(t0 + timedelta(days=800 - 39))  # the day-40-before entry falls out of the horizon
+    assert account.qualifying("points", t0 - timedelta(days=60), t0 + timedelta(days=6)) == 130

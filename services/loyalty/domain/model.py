@@ -7,8 +7,10 @@ the entries in one transaction, and tests check the fold equals the ledger's sum
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any, Literal
 
 Bucket = Literal["available", "pending"]
@@ -90,15 +92,23 @@ class Account:
             self.reversed -= entry.points
 
     def record_activity(self, at: datetime, points: int = 0, spend_minor: int = 0, granted: int = 0) -> None:
+        # Kept sorted by time (events may arrive late), so window sums are two binary searches, not a scan of
+        # two years of activity for every order (that scan was ~9% of a batch in `make bench-kernel`).
         if points or spend_minor or granted:
-            self.activity.append([at.isoformat(), points, spend_minor, granted])
-        horizon = (at - timedelta(days=800)).isoformat()
-        self.activity = [a for a in self.activity if a[0] >= horizon]
+            insort(self.activity, [at.isoformat(), points, spend_minor, granted], key=_stamp)
+        keep_from = bisect_left(self.activity, (at - timedelta(days=800)).isoformat(), key=_stamp)
+        if keep_from:
+            del self.activity[:keep_from]
 
     def qualifying(self, basis: str, start: datetime, end: datetime) -> int:
-        column = {"points": 1, "spend": 2, "granted": 3}[basis]
-        lo, hi = start.isoformat(), end.isoformat()
-        return max(0, sum(a[column] for a in self.activity if lo <= a[0] < hi))
+        column = _ACTIVITY_COLUMNS[basis]
+        lo = bisect_left(self.activity, start.isoformat(), key=_stamp)
+        hi = bisect_left(self.activity, end.isoformat(), lo=lo, key=_stamp)
+        return max(0, sum(a[column] for a in self.activity[lo:hi]))
+
+
+_ACTIVITY_COLUMNS = {"points": 1, "spend": 2, "granted": 3}
+_stamp = itemgetter(0)
 
 
 @dataclass
