@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.common.service_app import ServiceSpec
-from services.tracking.entrypoints import api, consumers
+from services.common.service_app import Runtime, ServiceSpec
+from services.tracking.entrypoints import api, consumers, jobs
+from services.tracking.metrics import TrackingMetrics
+
+
+def consumer(runtime: Runtime) -> consumers.ShipmentConsumer:
+    """One per process, shared by the subscription and the scheduled checks (rules and learned lanes)."""
+    if "tracking_consumer" not in runtime.extras:
+        metrics = TrackingMetrics.create(runtime.registry)
+        runtime.extras["tracking_consumer"] = consumers.ShipmentConsumer(metrics)
+    return runtime.extras["tracking_consumer"]
+
 
 SPEC = ServiceSpec(
     name="tracking",
     title="retention tracking",
     migrations=Path(__file__).parent / "adapters" / "migrations",
-    subscriptions=lambda runtime: consumers.subscriptions(),
+    subscriptions=lambda runtime: consumers.subscriptions(consumer(runtime)),
+    jobs=lambda runtime: jobs.job_handlers(consumer(runtime)),
+    on_jobs_committed=lambda runtime: consumer(runtime).metrics.count,
     routers=lambda runtime: [api.router(runtime)],
 )

@@ -1,37 +1,56 @@
-"""Tracking's internal HTTP API: shipments of an order with their timelines."""
+"""Tracking's internal HTTP API (called by the gateway): order tracking, delivery performance, rules."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path, Query
 
+from services.common.envelope import ID_PATTERN
 from services.common.service_app import Runtime
+from services.tracking.adapters import reads
+from services.tracking.domain.promise import DeliveryRules
+
+OrderId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/internal/v1/merchants/{merchant_id}", tags=["tracking"])
 
     @api.get("/orders/{order_id}/tracking")
-    async def order_tracking(merchant_id: str, order_id: str) -> dict[str, Any]:
-        """Current state and scan timeline of every shipment of an order."""
-        shipments = await runtime.pool.fetch(
-            "SELECT shipment_id, carrier, tracking_number, promised_date, status, status_at FROM shipments "
-            "WHERE merchant_id = $1 AND order_id = $2 ORDER BY created_at",
-            merchant_id,
-            order_id,
-        )
-        if not shipments:
+    async def order_tracking(merchant_id: str, order_id: OrderId) -> dict[str, Any]:
+        """Every parcel of an order: state, promise, estimate, open problems and the scan timeline."""
+        result = await reads.order_tracking(runtime.pool, merchant_id, order_id)
+        if result is None:
             raise HTTPException(404, "No shipments for this order")
-        result = []
-        for shipment in shipments:
-            scans = await runtime.pool.fetch(
-                "SELECT status, raw_status_code, location, scanned_at FROM scans "
-                "WHERE merchant_id = $1 AND shipment_id = $2 ORDER BY scanned_at",
-                merchant_id,
-                shipment["shipment_id"],
-            )
-            result.append({**dict(shipment), "timeline": [dict(s) for s in scans]})
-        return {"order_id": order_id, "shipments": result}
+        return result
+
+    @api.get("/tracking/performance")
+    async def delivery_performance(
+        merchant_id: str,
+        since: Annotated[datetime | None, Query(description="Start (inclusive); default 30 days ago.")] = None,
+        until: Annotated[datetime | None, Query(description="End (exclusive); default now.")] = None,
+    ) -> dict[str, Any]:
+        """On-time rate, transit-time percentiles and problem counts by carrier and reason."""
+        until = until or datetime.now(UTC)
+        since = since or until - timedelta(days=30)
+        if since.tzinfo is None or until.tzinfo is None:
+            raise HTTPException(422, "since and until need a timezone offset")
+        if since >= until:
+            raise HTTPException(422, "since must be before until")
+        return await reads.performance(runtime.pool, merchant_id, since, until)
+
+    @api.get("/tracking/rules")
+    async def get_rules(merchant_id: str) -> dict[str, Any]:
+        """The merchant's delivery rules (defaults until saved)."""
+        version, rules = await reads.rules_of(runtime.pool, merchant_id)
+        return {"version": version, "rules": rules.model_dump(mode="json")}
+
+    @api.put("/tracking/rules")
+    async def put_rules(merchant_id: str, rules: DeliveryRules) -> dict[str, Any]:
+        """Replace the delivery rules; they apply to promises and checks from the next event on."""
+        version = await reads.save_rules(runtime.pool, merchant_id, rules)
+        return {"version": version, "rules": rules.model_dump(mode="json")}
 
     return api

@@ -1,0 +1,191 @@
+"""The tracking service's consumer, schedule and API on real PostgreSQL (and the real broker's producer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.common.consumer import BatchConsumer, RawMessage
+from services.common.envelope import Envelope
+from services.common.migrations import apply_migrations, migrations_for
+from services.common.schedule import Scheduler
+from services.tracking.adapters.store import TransitTimes
+from services.tracking.bootstrap import SPEC as TRACKING
+from services.tracking.domain.promise import end_of_day
+from services.tracking.entrypoints.consumers import ShipmentConsumer, subscriptions
+from services.tracking.entrypoints.jobs import job_handlers
+from services.tracking.metrics import TrackingMetrics
+from tests.tracking_events import CONTRACT, created, placed, scan
+
+pytestmark = pytest.mark.integration
+
+MON = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def pool(schema_pool) -> asyncpg.Pool:
+    schema, pool = schema_pool
+    await apply_migrations(pool, schema, migrations_for(TRACKING.migrations))
+    return pool
+
+
+class TrackingService:
+    def __init__(self, pool: asyncpg.Pool, producer, kernel_metrics, merchant_id: str) -> None:
+        self.pool, self.merchant_id = pool, merchant_id
+        self.registry = CollectorRegistry()
+        self.shipments = ShipmentConsumer(
+            TrackingMetrics.create(self.registry), TransitTimes(ttl_s=0, window_days=3650)
+        )
+        (subscription,) = subscriptions(self.shipments)
+        self.consumer = BatchConsumer(
+            service="tracking",
+            subscription=subscription,
+            pool=pool,
+            producer=producer,
+            contract=CONTRACT,
+            metrics=kernel_metrics,
+        )
+        self.scheduler_args = dict(service="tracking", pool=pool, contract=CONTRACT, metrics=kernel_metrics)
+        self.offset = 0
+
+    async def deliver(self, *envelopes: Envelope):
+        messages = []
+        for envelope in envelopes:
+            mine = envelope.model_copy(update={"merchant_id": self.merchant_id})
+            self.offset += 1
+            messages.append(RawMessage(CONTRACT.topic_for(mine.type).name, 0, self.offset, b"k", mine.to_bytes()))
+        return await self.consumer.process_batch(messages)
+
+    async def run_checks(self, now: datetime) -> int:
+        """A fresh scheduler each time: what a restarted process would find in the durable schedule."""
+        scheduler = Scheduler(
+            **self.scheduler_args, handlers=job_handlers(self.shipments), on_committed=self.shipments.metrics.count
+        )
+        return await scheduler.run_until_idle(now)
+
+    async def emitted(self, event_type: str) -> list[Envelope]:
+        rows = await self.pool.fetch("SELECT payload FROM outbox ORDER BY id")
+        return [e for e in (Envelope.from_bytes(r["payload"]) for r in rows) if e.type == event_type]
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def tracking(pool, producer, kernel_metrics, merchant_id) -> TrackingService:
+    return TrackingService(pool, producer, kernel_metrics, merchant_id)
+
+
+async def test_a_split_order_is_delivered_once_with_the_last_parcels_date(tracking: TrackingService) -> None:
+    await tracking.deliver(placed("o1", MON, lines=("L1", "L2")))
+    await tracking.deliver(
+        created("s1", "o1", MON, lines=("L1",), promised=date(2026, 3, 4)),
+        created("s2", "o1", MON, lines=("L2",), promised=date(2026, 3, 4)),
+        scan("s1", "o1", "in_transit", MON + timedelta(hours=2)),
+        scan("s1", "o1", "delivered", MON + timedelta(days=1)),
+    )
+    assert await tracking.emitted("tracking.order_delivered") == []
+    last = MON + timedelta(days=2)
+    outcome = await tracking.deliver(scan("s2", "o1", "delivered", last), scan("s2", "o1", "delivered", last))
+    (delivered,) = await tracking.emitted("tracking.order_delivered")
+    assert delivered.data["delivered_at"] == last.isoformat() and delivered.data["shipment_ids"] == ["s1", "s2"]
+    assert len(outcome.applied) == 2
+    timeline = await tracking.pool.fetch("SELECT status FROM scans WHERE shipment_id = 's2'")
+    assert [r["status"] for r in timeline] == ["delivered"]  # the same carrier scan twice is kept once
+    assert tracking.metric("retention_tracking_deliveries_total", carrier="dhl", on_time="true") == 2
+
+
+async def test_a_restart_misses_no_promise_the_durable_schedule_catches_it(tracking: TrackingService) -> None:
+    promised = date(2026, 3, 4)
+    await tracking.deliver(
+        created("s1", "o1", MON, promised=promised),
+        scan("s1", "o1", "in_transit", MON + timedelta(hours=3)),
+        scan("s1", "o1", "in_transit", MON + timedelta(hours=30)),
+    )
+    due = await tracking.pool.fetchval("SELECT due_at FROM scheduled_jobs WHERE job_key LIKE 'check:%'")
+    assert due == end_of_day(promised)
+    assert await tracking.run_checks(end_of_day(promised) - timedelta(minutes=1)) == 0
+    assert await tracking.run_checks(end_of_day(promised) + timedelta(minutes=1)) == 1
+    (delayed,) = await tracking.emitted("tracking.shipment_delayed")
+    assert delayed.data["reason"] == "promise_passed"
+    apologies = [e for e in await tracking.emitted("notification.requested") if e.data["message"] == "delay_apology"]
+    assert len(apologies) == 1
+    # the parcel is still moving nowhere: the next look is the no-movement limit, and it is reported once
+    assert await tracking.run_checks(MON + timedelta(hours=30 + 48)) == 1
+    assert await tracking.run_checks(MON + timedelta(days=20)) == 0
+    (stuck,) = await tracking.emitted("tracking.shipment_stuck")
+    assert stuck.data["hours_without_scan"] == 48 and stuck.data["status"] == "in_transit"
+    assert (
+        tracking.metric("retention_tracking_problems_total", carrier="dhl", problem="delayed", reason="promise_passed")
+        == 1
+    )
+
+
+async def test_learned_transit_times_move_the_estimate(tracking: TrackingService) -> None:
+    # 25 delivered parcels on the DHL/DE lane took four days each: the lane now outweighs the two-day default.
+    history = []
+    for n in range(25):
+        start = MON - timedelta(days=30 - n)
+        history += [
+            created(f"h{n}", f"oh{n}", start, promised=(start + timedelta(days=5)).date()),
+            scan(f"h{n}", f"oh{n}", "delivered", start + timedelta(hours=96)),
+        ]
+    await tracking.deliver(*history)
+    await tracking.deliver(created("s1", "o1", MON, promised=date(2026, 3, 4)))
+    (late,) = await tracking.emitted("tracking.shipment_delayed")
+    assert late.data["reason"] == "estimate_after_promise" and late.data["estimated_delivery_date"] == "2026-03-06"
+
+
+async def test_unknown_carrier_codes_are_counted_once_per_committed_scan(tracking: TrackingService) -> None:
+    await tracking.deliver(created("s1", "o1", MON, promised=date(2026, 3, 4), carrier="gls"))
+    await tracking.deliver(scan("s1", "o1", "unknown", MON + timedelta(hours=1), carrier="gls", raw="ZZ"))
+    assert tracking.metric("retention_tracking_unknown_codes_total", carrier="gls") == 1
+    row = await tracking.pool.fetchrow("SELECT status, raw_status_code FROM scans WHERE shipment_id = 's1'")
+    assert (row["status"], row["raw_status_code"]) == ("unknown", "ZZ")
+
+
+async def test_api_order_tracking_performance_and_rules(tracking: TrackingService) -> None:
+    from fastapi import FastAPI
+
+    from services.common.http import install_problem_handlers
+    from services.tracking.entrypoints.api import router
+
+    await tracking.deliver(
+        created("s1", "o1", MON, promised=date(2026, 3, 3)),
+        scan("s1", "o1", "in_transit", MON + timedelta(hours=2), location={"city": "Dortmund", "country": "DE"}),
+        scan("s1", "o1", "delivered", MON + timedelta(days=2)),  # a day late
+        created("s2", "o2", MON, promised=date(2026, 3, 4), carrier="dpd"),
+        scan("s2", "o2", "delivered", MON + timedelta(days=1), carrier="dpd"),
+    )
+
+    class Runtime:
+        pool = tracking.pool
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router(Runtime()))  # type: ignore[arg-type]
+    base = f"/internal/v1/merchants/{tracking.merchant_id}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        order = (await http.get(f"{base}/orders/o1/tracking")).json()
+        assert order["delivered"] is True and order["parcels"] == 1
+        (parcel,) = order["shipments"]
+        assert [s["status"] for s in parcel["timeline"]] == ["in_transit", "delivered"]
+        assert parcel["timeline"][0]["location"] == {"city": "Dortmund", "country": "DE"}
+        assert (await http.get(f"{base}/orders/nope/tracking")).status_code == 404
+
+        window = {"since": (MON - timedelta(days=1)).isoformat(), "until": (MON + timedelta(days=9)).isoformat()}
+        perf = (await http.get(f"{base}/tracking/performance", params=window)).json()
+        assert perf["delivered"] == 2 and perf["on_time_rate"] == 0.5
+        by_carrier = {c["carrier"]: c for c in perf["carriers"]}
+        assert by_carrier["dhl"]["transit_hours_p50"] == 48.0 and by_carrier["dpd"]["on_time_rate"] == 1.0
+
+        bad = await http.put(f"{base}/tracking/rules", json={"times": [{"country": "DE", "business_days": -1}]})
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+        assert any(e["path"].startswith("times[0].business_days") for e in bad.json()["errors"])
+        saved = await http.put(f"{base}/tracking/rules", json={"times": [{"business_days": 3}], "cutoff_hour": 12})
+        assert saved.status_code == 200 and saved.json()["version"] == 1
+        assert (await http.get(f"{base}/tracking/rules")).json()["rules"]["cutoff_hour"] == 12
