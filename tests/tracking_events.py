@@ -68,7 +68,7 @@ def created(
         "order_id": order_id,
         "customer_id": customer,
         "carrier": carrier,
-        "tracking_number": f"TN{shipment_id}",
+        "tracking_number": extra.pop("tracking_number", f"TN{shipment_id}"),
         "tracking_url": f"https://track.example/{shipment_id}",
         "service_level": "standard",
         "line_ids": list(lines),

@@ -329,3 +329,52 @@ async def test_merchant_runs_the_programme_through_the_gateway(platform: Platfor
         "50 points redeemed for a reward.",
         "50 welcome points for signing up.",
     ]
+
+
+async def test_a_carrier_payload_through_the_gateway_delivers_the_order_and_confirms_its_points(
+    platform: Platform,
+) -> None:
+    """Shop order → parcel → DHL's own tracking payload → tracking delivers the order → loyalty confirms the points
+    (the return window after a delivery in 2025 is long over)."""
+    customer_id = f"c-{uuid.uuid4().hex[:8]}"
+    events = paid_order(customer_id, 4_990)
+    order_id = events[0]["data"]["order_id"]
+    parcel = example_event(
+        "shipment.created",
+        order_id=order_id,
+        customer_id=customer_id,
+        shipment_id=f"s-{customer_id}",
+        tracking_number="00340434161094042557",
+        line_ids=[line["line_id"] for line in events[0]["data"]["lines"]],
+    )
+    payload = json.loads((Path(__file__).parents[1] / "fixtures/carriers/dhl/parcel_de_delivered.json").read_text())
+    response = await post_events(platform, [*events, now(parcel)])
+    assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+    await eventually(lambda: pending_of(platform, customer_id, 49), timeout_s=60)
+
+    async with httpx.AsyncClient(base_url=platform.gateway, headers=platform.headers(), timeout=10) as http:
+
+        async def parcel_known() -> bool:
+            return (await http.get(f"/v1/orders/{order_id}/tracking")).status_code == 200
+
+        await eventually(parcel_known, timeout_s=60)
+        intake = await http.post("/v1/carriers/dhl/scans", json=payload)
+        assert intake.status_code == 202 and intake.json()["accepted"] == 5, intake.text
+        assert (await http.post("/v1/carriers/dhl/scans", json={"shipments": "no"})).status_code == 422
+
+        async def delivered() -> dict[str, Any] | None:
+            tracking = (await http.get(f"/v1/orders/{order_id}/tracking")).json()
+            return tracking if tracking["delivered"] else None
+
+        tracking = await eventually(delivered, timeout_s=60)
+        timeline = tracking["shipments"][0]["timeline"]
+        assert [scan["raw_status_code"] for scan in timeline][-1] == "delivered" and len(timeline) == 5
+        performance = await http.get("/v1/tracking/performance", params={"since": "2025-01-01T00:00:00Z"})
+        assert performance.status_code == 200 and performance.json()["delivered"] >= 1
+
+    async def confirmed() -> dict[str, Any] | None:
+        loyalty = await loyalty_of(platform, customer_id)
+        return loyalty if loyalty and loyalty["pending"] == 0 and loyalty["balance"] >= 49 else None
+
+    loyalty = await eventually(confirmed, timeout_s=90)
+    assert "first_order" in {h["reason_code"] for h in loyalty["history"]}  # paid once the first order arrived

@@ -189,3 +189,47 @@ async def test_api_order_tracking_performance_and_rules(tracking: TrackingServic
         saved = await http.put(f"{base}/tracking/rules", json={"times": [{"business_days": 3}], "cutoff_hour": 12})
         assert saved.status_code == 200 and saved.json()["version"] == 1
         assert (await http.get(f"{base}/tracking/rules")).json()["rules"]["cutoff_hour"] == 12
+
+
+async def test_a_carrier_payload_becomes_scans_once_even_when_the_carrier_retries(tracking: TrackingService) -> None:
+    import json
+    from pathlib import Path
+
+    from fastapi import FastAPI
+
+    from services.common.http import install_problem_handlers
+    from services.tracking.entrypoints.api import router
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "carriers" / "dhl" / "parcel_de_delivered.json"
+    payload = json.loads(fixture.read_text())
+    handed_over = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
+    await tracking.deliver(
+        created("s1", "o1", handed_over, promised=date(2025, 11, 5), tracking_number="00340434161094042557")
+    )
+
+    class Runtime:
+        pool = tracking.pool
+        contract = CONTRACT
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router(Runtime()))  # type: ignore[arg-type]
+    url = f"/internal/v1/merchants/{tracking.merchant_id}/carriers/dhl/scans"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        first = await http.post(url, json=payload)
+        again = await http.post(url, json=payload)  # the carrier's webhook retry
+        assert first.status_code == again.status_code == 202
+        assert first.json() == {"accepted": 5, "unknown_codes": 0, "unmatched_tracking_numbers": []}
+        broken = await http.post(url, json={"shipments": [{"id": "x", "events": [{"statusCode": "transit"}]}]})
+        assert broken.status_code == 422 and broken.json()["errors"][0]["path"].startswith("shipments[0].events[0]")
+        stranger = await http.post(url.replace("/dhl/", "/ups/"), json=payload)
+        assert stranger.status_code == 422
+        assert (await http.post(url.replace("/dhl/", "/fedex/"), json=payload)).status_code == 422
+
+    staged = await tracking.emitted("shipment.status_updated")
+    assert len(staged) == 5  # the retry staged nothing new: same natural key, same event id
+    await tracking.deliver(*staged)
+    state = await tracking.pool.fetchrow("SELECT status, delivered_at FROM shipments WHERE shipment_id = 's1'")
+    assert state["status"] == "delivered" and state["delivered_at"] == datetime(2025, 11, 4, 12, 42, tzinfo=UTC)
+    (changed_first, *_) = await tracking.emitted("tracking.shipment_status_changed")
+    assert changed_first.data["raw_status_code"] == "pre-transit"

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 
 from services.common.envelope import ID_PATTERN
+from services.common.http import problem
 from services.common.service_app import Runtime
-from services.tracking.adapters import reads
+from services.tracking.adapters import intake, reads
+from services.tracking.domain.carriers import CARRIERS, CarrierPayloadError, parse_payload
 from services.tracking.domain.promise import DeliveryRules
 
 OrderId = Annotated[str, Path(pattern=ID_PATTERN)]
+Carrier = Annotated[str, Path(pattern=f"^({'|'.join(CARRIERS)})$", description="dhl, dpd, gls, hermes or ups")]
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -52,5 +56,18 @@ def router(runtime: Runtime) -> APIRouter:
         """Replace the delivery rules; they apply to promises and checks from the next event on."""
         version = await reads.save_rules(runtime.pool, merchant_id, rules)
         return {"version": version, "rules": rules.model_dump(mode="json")}
+
+    @api.post("/carriers/{carrier}/scans", status_code=202, response_model=None)
+    async def carrier_scans(
+        merchant_id: str, carrier: Carrier, payload: Annotated[dict[str, Any], Body()]
+    ) -> dict[str, Any] | JSONResponse:
+        """A carrier's tracking payload (webhook or API answer, as the carrier documents it): every scan is
+        normalised (raw code kept; unknown codes become `unknown`, never dropped) and applied through the stream."""
+        try:
+            scans = parse_payload(carrier, payload)
+        except CarrierPayloadError as exc:
+            errors = [{"path": exc.path, "message": exc.message}]
+            return problem(422, "Unreadable carrier payload", f"Not a {carrier} tracking payload.", errors=errors)
+        return await intake.accept_scans(runtime.pool, runtime.contract, merchant_id, carrier, scans)
 
     return api
