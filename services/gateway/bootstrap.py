@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
 from services.gateway.adapters.services import ServiceClient
-from services.gateway.api.routes import admin, contract, customers, events, loyalty, tracking
+from services.gateway.api.routes import admin, contract, customers, events, loyalty, pages, tracking
 from services.gateway.metrics import GatewayMetrics
 
 
@@ -28,7 +28,8 @@ async def _shutdown(runtime: Runtime) -> None:
 
 def _routers(runtime: Runtime) -> list:
     runtime.extras["gateway_metrics"] = GatewayMetrics.create(runtime.registry)
-    return [events.router, customers.router, loyalty.router, tracking.router, admin.router, contract.router]
+    routers = [events.router, customers.router, loyalty.router, tracking.router, pages.router]
+    return [*routers, admin.router, contract.router]
 
 
 SPEC = ServiceSpec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
+from services.tracking.adapters.links import TrackingLinks
 from services.tracking.entrypoints import api, consumers, jobs
 from services.tracking.metrics import TrackingMetrics
 
@@ -13,8 +14,13 @@ def consumer(runtime: Runtime) -> consumers.ShipmentConsumer:
     """One per process, shared by the subscription and the scheduled checks (rules and learned lanes)."""
     if "tracking_consumer" not in runtime.extras:
         metrics = TrackingMetrics.create(runtime.registry)
-        runtime.extras["tracking_consumer"] = consumers.ShipmentConsumer(metrics)
+        runtime.extras["tracking_consumer"] = consumers.ShipmentConsumer(metrics, links=links(runtime))
     return runtime.extras["tracking_consumer"]
+
+
+def links(runtime: Runtime) -> TrackingLinks:
+    """Customer page links: signed with the platform secret, on the public address (the gateway's /t/...)."""
+    return TrackingLinks(runtime.settings.secret_key, runtime.settings.public_base_url)
 
 
 SPEC = ServiceSpec(
@@ -24,5 +30,5 @@ SPEC = ServiceSpec(
     subscriptions=lambda runtime: consumers.subscriptions(consumer(runtime)),
     jobs=lambda runtime: jobs.job_handlers(consumer(runtime)),
     on_jobs_committed=lambda runtime: consumer(runtime).metrics.count,
-    routers=lambda runtime: [api.router(runtime)],
+    routers=lambda runtime: [api.router(runtime, links(runtime))],
 )

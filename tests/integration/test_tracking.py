@@ -7,19 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from services.common.consumer import BatchConsumer, RawMessage
-from services.common.envelope import Envelope
 from services.common.migrations import apply_migrations, migrations_for
-from services.common.schedule import Scheduler
-from services.tracking.adapters.store import TransitTimes
 from services.tracking.bootstrap import SPEC as TRACKING
 from services.tracking.domain.promise import end_of_day
-from services.tracking.entrypoints.consumers import ShipmentConsumer, subscriptions
-from services.tracking.entrypoints.jobs import job_handlers
-from services.tracking.metrics import TrackingMetrics
 from tests.tracking_events import CONTRACT, created, placed, scan
+from tests.tracking_service import TrackingService
 
 pytestmark = pytest.mark.integration
 
@@ -31,48 +24,6 @@ async def pool(schema_pool) -> asyncpg.Pool:
     schema, pool = schema_pool
     await apply_migrations(pool, schema, migrations_for(TRACKING.migrations))
     return pool
-
-
-class TrackingService:
-    def __init__(self, pool: asyncpg.Pool, producer, kernel_metrics, merchant_id: str) -> None:
-        self.pool, self.merchant_id = pool, merchant_id
-        self.registry = CollectorRegistry()
-        self.shipments = ShipmentConsumer(
-            TrackingMetrics.create(self.registry), TransitTimes(ttl_s=0, window_days=3650)
-        )
-        (subscription,) = subscriptions(self.shipments)
-        self.consumer = BatchConsumer(
-            service="tracking",
-            subscription=subscription,
-            pool=pool,
-            producer=producer,
-            contract=CONTRACT,
-            metrics=kernel_metrics,
-        )
-        self.scheduler_args = dict(service="tracking", pool=pool, contract=CONTRACT, metrics=kernel_metrics)
-        self.offset = 0
-
-    async def deliver(self, *envelopes: Envelope):
-        messages = []
-        for envelope in envelopes:
-            mine = envelope.model_copy(update={"merchant_id": self.merchant_id})
-            self.offset += 1
-            messages.append(RawMessage(CONTRACT.topic_for(mine.type).name, 0, self.offset, b"k", mine.to_bytes()))
-        return await self.consumer.process_batch(messages)
-
-    async def run_checks(self, now: datetime) -> int:
-        """A fresh scheduler each time: what a restarted process would find in the durable schedule."""
-        scheduler = Scheduler(
-            **self.scheduler_args, handlers=job_handlers(self.shipments), on_committed=self.shipments.metrics.count
-        )
-        return await scheduler.run_until_idle(now)
-
-    async def emitted(self, event_type: str) -> list[Envelope]:
-        rows = await self.pool.fetch("SELECT payload FROM outbox ORDER BY id")
-        return [e for e in (Envelope.from_bytes(r["payload"]) for r in rows) if e.type == event_type]
-
-    def metric(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture

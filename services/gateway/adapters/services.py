@@ -41,6 +41,29 @@ class ServiceClient:
         response.raise_for_status()
         return response.json()
 
+    async def page(self, service: str, path: str, params: dict[str, Any] | None = None) -> Response:
+        """A public HTML page a service renders (the customer tracking page), passed through as it is."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TRANSPORT_ERRORS),
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=0.05, max=0.5),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self.http.get(self.urls[service] + path, params=params)
+        except TRANSPORT_ERRORS as exc:
+            raise HTTPException(503, f"The {service} service is unavailable; try again shortly") from exc
+        if response.status_code >= 500:
+            raise HTTPException(503, f"The {service} service failed; try again shortly")
+        passed = {k: v for k, v in response.headers.items() if k.lower() in ("cache-control", "x-robots-tag")}
+        return Response(
+            response.content,
+            status_code=response.status_code,
+            media_type=response.headers.get("content-type", "text/html; charset=utf-8"),
+            headers=passed,
+        )
+
     async def send(
         self,
         method: str,

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.tracking.adapters.store import DEFAULT_RULES, shipment_from_state
+from services.tracking.domain.branding import Branding
 from services.tracking.domain.promise import DeliveryRules
 
 
@@ -26,9 +27,13 @@ async def order_tracking(pool: asyncpg.Pool, merchant_id: str, order_id: str) ->
         merchant_id,
         [r["shipment_id"] for r in rows],
     )
-    delivered_at = await pool.fetchval(
-        "SELECT delivered_at FROM orders WHERE merchant_id = $1 AND order_id = $2", merchant_id, order_id
+    order = await pool.fetchrow(
+        "SELECT delivered_at, state->>'order_number' AS order_number FROM orders "
+        "WHERE merchant_id = $1 AND order_id = $2",
+        merchant_id,
+        order_id,
     )
+    delivered_at = order["delivered_at"] if order else None
     parcels = []
     for row in rows:
         s = shipment_from_state(row["state"]) if row["state"] else None
@@ -59,6 +64,7 @@ async def order_tracking(pool: asyncpg.Pool, merchant_id: str, order_id: str) ->
     outbound = [p for p in parcels if p["direction"] == "outbound"]
     return {
         "order_id": order_id,
+        "order_number": order["order_number"] if order else None,
         "delivered": delivered_at is not None,
         "delivered_at": delivered_at,
         "parcels_delivered": sum(p["status"] == "delivered" for p in outbound),
@@ -135,4 +141,18 @@ async def save_rules(pool: asyncpg.Pool, merchant_id: str, rules: DeliveryRules)
         "version = delivery_rules.version + 1, updated_at = now() RETURNING version",
         merchant_id,
         rules.model_dump(mode="json"),
+    )
+
+
+async def branding_of(pool: asyncpg.Pool, merchant_id: str) -> Branding:
+    config = await pool.fetchval("SELECT config FROM branding WHERE merchant_id = $1", merchant_id)
+    return Branding.model_validate(config) if config else Branding()
+
+
+async def save_branding(pool: asyncpg.Pool, merchant_id: str, branding: Branding) -> None:
+    await pool.execute(
+        "INSERT INTO branding (merchant_id, config) VALUES ($1, $2) "
+        "ON CONFLICT (merchant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
+        merchant_id,
+        branding.model_dump(mode="json"),
     )

@@ -39,6 +39,8 @@ class Board:
     unknown_codes: list[tuple[str, str]] = field(default_factory=list)
     dirty: set[tuple[str, str]] = field(default_factory=set)
     dirty_orders: set[tuple[str, str]] = field(default_factory=set)
+    #: (merchant, order) -> the customer's public tracking page, for the links in notifications.
+    link_for: Callable[[str, str], str] | None = None
 
     def shipment(self, merchant_id: str, shipment_id: str, order_id: str, carrier: str) -> Shipment:
         key = (merchant_id, shipment_id)
@@ -68,6 +70,7 @@ class Board:
             "carrier": s.carrier,
             "tracking_number": s.tracking_number,
             "tracking_url": s.tracking_url,
+            "tracking_page_url": self.link_for(s.merchant_id, s.order_id) if self.link_for else None,
             "estimated_delivery_date": _iso(s.estimated_date),
             "promised_delivery_date": _iso(s.promised_date),
             **variables,
@@ -107,7 +110,7 @@ def check(board: Board, s: Shipment, rules: DeliveryRules, transit: TransitTime 
 def _on_order_placed(board: Board, event: Envelope) -> None:
     d = event.data
     order = board.order(event.merchant_id, d["order_id"])
-    order.customer_id = d["customer_id"]
+    order.customer_id, order.order_number = d["customer_id"], d["order_number"]
     order.line_ids = [line["line_id"] for line in d["lines"]]
     address = d.get("shipping_address") or {}
     order.country, order.postcode = address.get("country"), address.get("postcode")

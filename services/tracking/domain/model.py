@@ -61,6 +61,7 @@ class OrderFacts:
     merchant_id: str
     order_id: str
     customer_id: str | None = None
+    order_number: str | None = None
     line_ids: list[str] = field(default_factory=list)
     country: str | None = None
     postcode: str | None = None

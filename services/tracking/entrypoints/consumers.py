@@ -9,6 +9,7 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
+from services.tracking.adapters.links import TrackingLinks
 from services.tracking.adapters.store import RulesCache, TransitTimes, insert_scans, load_board, save_board
 from services.tracking.domain.engine import handle
 from services.tracking.metrics import TrackingMetrics
@@ -19,8 +20,11 @@ EVENT_TYPES = frozenset({"order.placed", "shipment.created", "shipment.status_up
 class ShipmentConsumer:
     """One per process: keeps the rules and learned transit times between batches."""
 
-    def __init__(self, metrics: TrackingMetrics, transit: TransitTimes | None = None) -> None:
+    def __init__(
+        self, metrics: TrackingMetrics, transit: TransitTimes | None = None, links: TrackingLinks | None = None
+    ) -> None:
         self.metrics = metrics
+        self.links = links
         self.rules = RulesCache()
         self.transit = transit or TransitTimes()
         #: Carriers of the unknown codes of the batch being applied; counted once it commits.
@@ -40,6 +44,7 @@ class ShipmentConsumer:
         shipments = {(e.merchant_id, e.data["shipment_id"]) for e in events if "shipment_id" in e.data}
         orders = {(e.merchant_id, e.data["order_id"]) for e in events}
         board = await load_board(conn, shipments, orders)
+        board.link_for = self.links.url_for if self.links else None
         # Events of one order arrive in order (shop.shipments is keyed by order), so applying them one by
         # one keeps the state machine exact; out-of-order scans are handled by event time inside it.
         for event in events:

@@ -21,6 +21,7 @@ def job_handlers(consumer: ShipmentConsumer) -> dict[str, JobHandler]:
         await consumer.rules.load(conn, merchants)
         await consumer.transit.refresh(conn, merchants)
         board = await load_board(conn, {(j.merchant_id, j.payload["shipment_id"]) for j in jobs}, ())
+        board.link_for = consumer.links.url_for if consumer.links else None
         for job in jobs:
             shipment = board.shipments.get((job.merchant_id, job.payload["shipment_id"]))
             if shipment is not None:  # erased or never stored: nothing to look at

@@ -13,7 +13,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
+from services.common.envelope import ID_PATTERN
 from services.gateway.api.deps import RuntimeDep, require_scope
+from services.tracking.domain.branding import Branding
 from services.tracking.domain.promise import DeliveryRules
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -65,4 +67,28 @@ async def carrier_scans(
     code kept) and applied to the parcels with these tracking numbers; unknown numbers are listed back."""
     return await runtime.extras["services"].send(
         "POST", "tracking", f"{_base(merchant.merchant_id)}/carriers/{carrier}/scans", json=payload
+    )
+
+
+@router.get("/tracking/branding")
+async def get_branding(runtime: RuntimeDep, merchant=require_scope("tracking:read")) -> Response:
+    """How the customer tracking page looks: shop name, logo, colour, language, form of address."""
+    return await runtime.extras["services"].send("GET", "tracking", f"{_base(merchant.merchant_id)}/tracking/branding")
+
+
+@router.put("/tracking/branding")
+async def put_branding(branding: Branding, runtime: RuntimeDep, merchant=require_scope("config:write")) -> Response:
+    """Replace the tracking page's branding (https logo, hex colour; validated)."""
+    return await runtime.extras["services"].send(
+        "PUT", "tracking", f"{_base(merchant.merchant_id)}/tracking/branding", json=branding.model_dump(mode="json")
+    )
+
+
+@router.get("/orders/{order_id}/tracking-link")
+async def tracking_link(
+    order_id: Annotated[str, Path(pattern=ID_PATTERN)], runtime: RuntimeDep, merchant=require_scope("tracking:read")
+) -> Response:
+    """The customer's public tracking page for an order (signed, expiring): for order confirmations and support."""
+    return await runtime.extras["services"].send(
+        "GET", "tracking", f"{_base(merchant.merchant_id)}/orders/{order_id}/tracking-link"
     )

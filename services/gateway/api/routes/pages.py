@@ -1,0 +1,24 @@
+"""Public pages for shoppers (no API key): the order tracking page behind a signed, expiring link."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from services.gateway.api.deps import RuntimeDep
+
+router = APIRouter(tags=["pages"])
+Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{20,400}$", description="The signed token of the link")]
+
+
+@router.get("/t/{token}", response_class=Response, include_in_schema=True)
+async def tracking_page(
+    token: Token,
+    runtime: RuntimeDep,
+    lang: Annotated[Literal["de", "en"] | None, Query(description="Page language; default the shop's")] = None,
+) -> Response:
+    """The branded tracking page of one order, in German or English (the link comes in the shipping mail)."""
+    params = {"lang": lang} if lang else None
+    return await runtime.extras["services"].page("tracking", f"/internal/v1/tracking-pages/{token}", params)
