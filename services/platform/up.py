@@ -87,6 +87,10 @@ def child_env(options: UpOptions, name: str, kafka: str, database_url: str) -> d
     for other in SERVICES:
         if other != "gateway":
             env[f"RETENTION_{other.upper()}_URL"] = f"http://127.0.0.1:{service_port(options, other)}"
+    # Links customers open (tracking pages) point at the gateway, unless an operator set the public address.
+    env["RETENTION_PUBLIC_BASE_URL"] = os.environ.get(
+        "RETENTION_PUBLIC_BASE_URL", f"http://127.0.0.1:{service_port(options, 'gateway')}"
+    )
     return env
 
 

@@ -371,6 +371,13 @@ async def test_a_carrier_payload_through_the_gateway_delivers_the_order_and_conf
         assert [scan["raw_status_code"] for scan in timeline][-1] == "delivered" and len(timeline) == 5
         performance = await http.get("/v1/tracking/performance", params={"since": "2025-01-01T00:00:00Z"})
         assert performance.status_code == 200 and performance.json()["delivered"] >= 1
+        link = (await http.get(f"/v1/orders/{order_id}/tracking-link")).json()["url"]
+        assert link.startswith(platform.gateway + "/t/")
+        async with httpx.AsyncClient(timeout=10) as shopper:  # no API key: the link is the credential
+            page = await shopper.get(link, params={"lang": "en"})
+            forged = await shopper.get(link[:-4] + "AAAA")
+        assert page.status_code == 200 and "Delivered" in page.text and "Every parcel of this order" in page.text
+        assert forged.status_code == 404
 
     async def confirmed() -> dict[str, Any] | None:
         loyalty = await loyalty_of(platform, customer_id)
