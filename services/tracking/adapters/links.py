@@ -3,7 +3,8 @@ an account and nobody can walk through other orders by changing a number."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -22,6 +23,8 @@ class TrackingLinks:
     secret: str
     base_url: str
     max_age_days: int = 120
+    #: Signing costs more than the rest of a notification; a link minted in the last hour is as good as new.
+    _minted: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def _serializer(self) -> URLSafeTimedSerializer:
@@ -32,7 +35,15 @@ class TrackingLinks:
         return self._serializer.dumps([merchant_id, order_id])
 
     def url_for(self, merchant_id: str, order_id: str) -> str:
-        return f"{self.base_url.rstrip('/')}/t/{quote(self.token(merchant_id, order_id), safe='')}"
+        key, now = (merchant_id, order_id), time.monotonic()
+        cached = self._minted.get(key)
+        if cached is not None and now - cached[0] < 3600:
+            return cached[1]
+        if len(self._minted) > 50_000:
+            self._minted.clear()
+        url = f"{self.base_url.rstrip('/')}/t/{quote(self.token(merchant_id, order_id), safe='')}"
+        self._minted[key] = (now, url)
+        return url
 
     def read(self, token: str) -> tuple[str, str]:
         try:

@@ -41,6 +41,8 @@ class Board:
     dirty_orders: set[tuple[str, str]] = field(default_factory=set)
     #: (merchant, order) -> the customer's public tracking page, for the links in notifications.
     link_for: Callable[[str, str], str] | None = None
+    _by_order: dict[tuple[str, str], list[Shipment]] | None = None
+    _indexed: set[tuple[str, str]] = field(default_factory=set)
 
     def shipment(self, merchant_id: str, shipment_id: str, order_id: str, carrier: str) -> Shipment:
         key = (merchant_id, shipment_id)
@@ -48,6 +50,15 @@ class Board:
             self.shipments[key] = Shipment(merchant_id, shipment_id, order_id, carrier)
         self.dirty.add(key)
         return self.shipments[key]
+
+    def parcels_of(self, merchant_id: str, order_id: str) -> list[Shipment]:
+        """The order's parcels on the board (an index built once: delivered scans ask for every order)."""
+        if self._by_order is None or len(self._indexed) != len(self.shipments):
+            self._by_order = {}
+            for (m, _), s in self.shipments.items():
+                self._by_order.setdefault((m, s.order_id), []).append(s)
+            self._indexed = set(self.shipments)
+        return self._by_order.get((merchant_id, order_id), [])
 
     def order(self, merchant_id: str, order_id: str) -> OrderFacts:
         key = (merchant_id, order_id)
@@ -186,7 +197,7 @@ def _on_scan(board: Board, event: Envelope, rules: DeliveryRules, transit_for: T
             at=scanned_at,
         )
         _after_transition(board, s, event, scanned_at)
-    _refresh(board, s, rules, transit, scanned_at, cause=event.event_id)
+    _refresh(board, s, rules, transit, scanned_at, cause=event.event_id, estimated=transition is not None)
 
 
 def _after_transition(board: Board, s: Shipment, event: Envelope, at: datetime) -> None:
@@ -234,11 +245,7 @@ def _maybe_order_delivered(board: Board, order: OrderFacts, event: Envelope) -> 
     """Delivered when every outbound parcel is, and (if the order's lines are known) every line shipped."""
     if order.delivered_at is not None:
         return
-    parcels = [
-        s
-        for (m, _), s in board.shipments.items()
-        if m == order.merchant_id and s.order_id == order.order_id and s.direction == "outbound"
-    ]
+    parcels = [s for s in board.parcels_of(order.merchant_id, order.order_id) if s.direction == "outbound"]
     if not parcels or any(s.status != "delivered" for s in parcels):
         return
     shipped = {line for s in parcels for line in s.line_ids}
@@ -264,9 +271,17 @@ def _maybe_order_delivered(board: Board, order: OrderFacts, event: Envelope) -> 
 
 
 def _refresh(
-    board: Board, s: Shipment, rules: DeliveryRules, transit: TransitTime | None, now: datetime, *, cause: uuid.UUID
+    board: Board,
+    s: Shipment,
+    rules: DeliveryRules,
+    transit: TransitTime | None,
+    now: datetime,
+    *,
+    cause: uuid.UUID,
+    estimated: bool = False,
 ) -> None:
-    s.estimated_date, _ = estimate(s, rules, transit, now)
+    if not estimated:  # a scan that changed the status computed it already for its event
+        s.estimated_date, _ = estimate(s, rules, transit, now)
     if s.customer_id is None:
         # A scan came before shipment.created: problems wait for the parcel to be announced (the problem
         # events and apologies name the customer), so none is marked reported without being told.

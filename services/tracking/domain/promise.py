@@ -72,21 +72,24 @@ class DeliveryRules(Strict):
 
     def business_days_for(self, carrier: str, service_level: str, country: str | None) -> int:
         """The most specific matching entry wins (carrier, then service level, then country)."""
-
-        def specificity(t: DeliveryTime) -> tuple[int, int, int]:
-            return (t.carrier != "*", t.service_level != "*", t.country != "*")
-
-        matching = [
-            t
-            for t in self.times
-            if t.carrier in ("*", carrier)
-            and t.service_level in ("*", service_level)
-            and t.country in ("*", country or "*")
-        ]
-        return max(matching, key=specificity).business_days
+        return _business_days(self.times, carrier, service_level, country or "*")
 
     def no_movement_limit(self, carrier: str) -> timedelta:
         return timedelta(hours=self.no_movement_hours.get(carrier, self.no_movement_hours["*"]))
+
+
+@lru_cache(maxsize=4096)
+def _business_days(times: tuple[DeliveryTime, ...], carrier: str, service_level: str, country: str) -> int:
+    # Memoised: every scan asks again, and the answer depends on nothing but these (hashable, frozen) values.
+    def specificity(t: DeliveryTime) -> tuple[int, int, int]:
+        return (t.carrier != "*", t.service_level != "*", t.country != "*")
+
+    matching = [
+        t
+        for t in times
+        if t.carrier in ("*", carrier) and t.service_level in ("*", service_level) and t.country in ("*", country)
+    ]
+    return max(matching, key=specificity).business_days
 
 
 @lru_cache(maxsize=64)
@@ -94,13 +97,13 @@ def _holidays(subdivision: str | None, year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("DE", subdiv=subdivision, years=year)
 
 
-def is_delivery_day(day: date, rules: DeliveryRules) -> bool:
+def is_delivery_day(day: date, rules: DeliveryRules | _Calendar) -> bool:
     if day.weekday() == 6 or (day.weekday() == 5 and not rules.saturday_delivery):
         return False
     return day not in _holidays(rules.holiday_subdivision, day.year)
 
 
-def next_delivery_day(day: date, rules: DeliveryRules) -> date:
+def next_delivery_day(day: date, rules: DeliveryRules | _Calendar) -> date:
     while not is_delivery_day(day, rules):
         day += timedelta(days=1)
     return day
@@ -108,10 +111,24 @@ def next_delivery_day(day: date, rules: DeliveryRules) -> date:
 
 def add_business_days(start: date, days: int, rules: DeliveryRules) -> date:
     """`days` delivery days after `start` (0: `start` itself if it is one, else the next)."""
-    day = next_delivery_day(start, rules)
+    return _add_delivery_days(start, days, rules.saturday_delivery, rules.holiday_subdivision)
+
+
+@lru_cache(maxsize=16_384)
+def _add_delivery_days(start: date, days: int, saturday: bool, subdivision: str | None) -> date:
+    calendar = _Calendar(saturday, subdivision)
+    day = next_delivery_day(start, calendar)
     for _ in range(days):
-        day = next_delivery_day(day + timedelta(days=1), rules)
+        day = next_delivery_day(day + timedelta(days=1), calendar)
     return day
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The two facts of DeliveryRules a delivery day depends on (hashable, for the memoised date arithmetic)."""
+
+    saturday_delivery: bool
+    holiday_subdivision: str | None
 
 
 def local_date(at: datetime) -> date:
