@@ -404,3 +404,26 @@ def test_asyncapi_payload_schema_accepts_the_examples(spec: EventTypeSpec, n: in
     payload = envelope_schema(spec)
     ContractValidator(payload, format_checker=format_checker()).validate(event)
     assert not ContractValidator(payload).is_valid({**event, "event_id": str(uuid.uuid4()).upper() + "x"})
+
+
+def test_new_envelope_fast_path_builds_what_validation_builds_and_still_refuses_bad_values() -> None:
+    from datetime import timedelta, timezone
+
+    from pydantic import ValidationError
+
+    from services.common.envelope import Envelope, new_envelope
+
+    at = datetime(2026, 3, 1, 12, tzinfo=timezone(timedelta(hours=1)))
+    data = {"customer_id": "c1"}
+    built = new_envelope("customer.updated", "m-1", data, occurred_at=at)
+    data["customer_id"] = "changed later"  # the envelope keeps its own copy
+    assert built == Envelope.model_validate(built.model_dump())
+    assert built.occurred_at.utcoffset() == timedelta(0) and built.data == {"customer_id": "c1"}
+    assert Envelope.from_bytes(built.to_bytes()) == built
+    for bad in (
+        {"event_type": "Not A Type", "merchant_id": "m-1", "occurred_at": at},
+        {"event_type": "customer.updated", "merchant_id": "m 1", "occurred_at": at},
+        {"event_type": "customer.updated", "merchant_id": "m-1", "occurred_at": at.replace(tzinfo=None)},
+    ):
+        with pytest.raises(ValidationError):
+            new_envelope(bad["event_type"], bad["merchant_id"], {}, occurred_at=bad["occurred_at"])
