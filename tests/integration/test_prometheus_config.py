@@ -39,6 +39,7 @@ from services.common.metrics import KernelMetrics, new_registry
 from services.gateway.metrics import GatewayMetrics
 from services.loyalty.metrics import LoyaltyMetrics
 from services.notifications.metrics import NotificationMetrics
+from services.tracking.metrics import TrackingMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +142,7 @@ def build_exporter() -> SampleExporter:
     gateway = GatewayMetrics.create(registries["gateway"])
     notifications = NotificationMetrics.create(registries["notifications"])
     loyalty = LoyaltyMetrics.create(registries["loyalty"])
+    tracking = TrackingMetrics.create(registries["tracking"])
     consumed = {
         "loyalty": "shop.orders",
         "notifications": "loyalty.events",
@@ -184,6 +186,12 @@ def build_exporter() -> SampleExporter:
         loyalty.points.labels("pending").inc(120)
         loyalty.tier_changes.labels("upgrade").inc()
         loyalty.redemptions.labels("fixed_amount").inc()
+        tracking.status_changes.labels("dhl", "in_transit").inc(12)
+        tracking.problems.labels("dhl", "delayed", "promise_passed").inc(2)
+        tracking.deliveries.labels("dhl", "true").inc(9)
+        tracking.deliveries.labels("dhl", "false").inc(1)
+        tracking.transit_hours.labels("dhl").observe(rng.uniform(20, 60))
+        tracking.unknown_codes.labels("dpd").inc(30)  # a carrier's new codes: the alert's case
 
     return SampleExporter(registries, tick)
 
