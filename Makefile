@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration e2e lint format install system-deps docs bench-kernel bench-loyalty clean
+.PHONY: run test unit integration e2e lint format install system-deps docs bench-kernel bench-loyalty bench-tracking clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,3 +60,7 @@ bench-kernel: install
 # RSS, against raw aiokafka consume -> produce in the same run.
 bench-loyalty: install
 	$(BIN)/python -m bench.loyalty
+
+# One real tracking worker: scan events/s on a backlog, delay detection latency, peak RSS, vs raw.
+bench-tracking: install
+	$(BIN)/python -m bench.tracking
