@@ -20,7 +20,9 @@ def consumer(runtime: Runtime) -> consumers.ShipmentConsumer:
 
 def links(runtime: Runtime) -> TrackingLinks:
     """Customer page links: signed with the platform secret, on the public address (the gateway's /t/...)."""
-    return TrackingLinks(runtime.settings.secret_key, runtime.settings.public_base_url)
+    if "tracking_links" not in runtime.extras:
+        runtime.extras["tracking_links"] = TrackingLinks(runtime.settings.secret_key, runtime.settings.public_base_url)
+    return runtime.extras["tracking_links"]
 
 
 SPEC = ServiceSpec(

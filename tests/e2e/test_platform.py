@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -336,20 +337,22 @@ async def test_a_carrier_payload_through_the_gateway_delivers_the_order_and_conf
 ) -> None:
     """Shop order → parcel → DHL's own tracking payload → tracking delivers the order → loyalty confirms the points
     (the return window after a delivery in 2025 is long over)."""
-    customer_id = f"c-{uuid.uuid4().hex[:8]}"
-    events = paid_order(customer_id, 4_990)
-    order_id = events[0]["data"]["order_id"]
+    customer_id, email = f"c-{uuid.uuid4().hex[:8]}", f"paket-{uuid.uuid4().hex[:6]}@example.de"
+    customer = example_event("customer.created", customer_id=customer_id, email=email, locale="de-DE")
+    customer["data"].pop("referrer_customer_id", None)
+    events = [now(customer), *paid_order(customer_id, 4_990)]
+    order_id = events[1]["data"]["order_id"]
     parcel = example_event(
         "shipment.created",
         order_id=order_id,
         customer_id=customer_id,
         shipment_id=f"s-{customer_id}",
         tracking_number="00340434161094042557",
-        line_ids=[line["line_id"] for line in events[0]["data"]["lines"]],
+        line_ids=[line["line_id"] for line in events[1]["data"]["lines"]],
     )
     payload = json.loads((Path(__file__).parents[1] / "fixtures/carriers/dhl/parcel_de_delivered.json").read_text())
     response = await post_events(platform, [*events, now(parcel)])
-    assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+    assert response.status_code == 200 and response.json()["accepted"] == 4, response.text
     await eventually(lambda: pending_of(platform, customer_id, 49), timeout_s=60)
 
     async with httpx.AsyncClient(base_url=platform.gateway, headers=platform.headers(), timeout=10) as http:
@@ -385,3 +388,16 @@ async def test_a_carrier_payload_through_the_gateway_delivers_the_order_and_conf
 
     loyalty = await eventually(confirmed, timeout_s=90)
     assert "first_order" in {h["reason_code"] for h in loyalty["history"]}  # paid once the first order arrived
+
+    def subjects() -> set[str] | None:  # what tracking and loyalty asked notifications to tell the customer
+        found = {str(m["Subject"]) for m in read_mails(Path(platform.info["mail_dir"])) if email in str(m["To"])}
+        wanted = {"Deine Bestellung ist unterwegs", "Dein Paket ist angekommen", "49 Punkte sind jetzt verfügbar"}
+        return found if wanted <= found else None
+
+    await eventually(subjects, timeout_s=60)
+    shipped = next(m for m in read_mails(Path(platform.info["mail_dir"])) if email in str(m["To"])
+                   and m["Subject"] == "Deine Bestellung ist unterwegs")  # fmt: skip
+    mailed = re.search(r"https?://\S+/t/[A-Za-z0-9_.-]+", shipped.get_body(("plain",)).get_content())
+    assert mailed is not None  # the customer page, not just the carrier's
+    async with httpx.AsyncClient(timeout=10) as shopper:
+        assert (await shopper.get(mailed.group(0))).status_code == 200

@@ -51,17 +51,17 @@ async def sender(schema_pool, smtp, settings, kernel_metrics):
 
 
 def points_event(merchant_id: str, customer_id: str):
+    """What loyalty asks for when it credits points (services/loyalty/domain/bonuses.py)."""
     return new_envelope(
-        "loyalty.points_earned",
+        "notification.requested",
         merchant_id,
         {
             "customer_id": customer_id,
+            "message": "points_earned",
+            "category": "transactional",
+            "trigger_id": f"loyalty:points_earned:{uuid.uuid4()}",
             "order_id": "10042",
-            "points": 46,
-            "balance": 120,
-            "reason_code": "purchase",
-            "ledger_entry_id": str(uuid.uuid4()),
-            "source_event_id": str(uuid.uuid4()),
+            "variables": {"points": 46, "balance": 120, "reason": "purchase"},
         },
         occurred_at=NOW,
     )

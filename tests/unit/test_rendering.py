@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import build_message
+from services.notifications.domain.messages import template_context
 
-CONTEXT = {"points": 46, "balance": 120, "order_id": "10042", "first_name": "Jürgen", "merchant_name": "Demo-Shop"}
+CONTEXT = template_context({"points": 46, "balance": 120, "order_id": "10042"}, "Jürgen", "Demo-Shop")
 
 
 def test_german_and_english_points_mail() -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: British English for dates ("5 March 2026"): the shops are European, not American.
+BABEL_LOCALES = {"de": "de_DE", "en": "en_GB"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Renderer:
             undefined=StrictUndefined,
         )
         self.env.filters["number"] = format_number
+        self.env.filters["day"] = format_day
 
     def render(self, template: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
         compiled = self.env.get_template(f"{template}.{locale}.j2")
@@ -40,12 +46,26 @@ class Renderer:
 
         # The subject goes into a header: no HTML escaping there, and no line breaks (header injection).
         subject = " ".join(block("subject").split())
-        return RenderedMessage(subject=_unescape(subject), text=_unescape(block("text")), html=block("html"))
+        # Optional sentences that had nothing to say leave empty paragraphs: drop them.
+        text = re.sub(r"\n{3,}", "\n\n", _unescape(block("text")))
+        page = re.sub(r"<p>\s*</p>\n?", "", block("html"))
+        return RenderedMessage(subject=_unescape(subject), text=text, html=page)
 
 
 def format_number(value: object, locale: str) -> str:
     """1234 → '1.234' in German, '1,234' in English (Babel's CLDR data)."""
     return format_decimal(value, locale=locale) if isinstance(value, int | float) else str(value)
+
+
+def format_day(value: object, locale: str) -> str:
+    """'2026-03-05' (or a timestamp) → '5. März 2026' / '5 March 2026'."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.date()
+    return (
+        format_date(value, "long", locale=BABEL_LOCALES.get(locale, locale)) if isinstance(value, date) else str(value)
+    )
 
 
 def _unescape(value: str) -> str:

@@ -43,7 +43,7 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
             email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
             salutation = EXCLUDED.salutation, locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone,
             updated_at = EXCLUDED.updated_at
-        WHERE c.updated_at <= EXCLUDED.updated_at
+        WHERE c.updated_at IS NULL OR c.updated_at <= EXCLUDED.updated_at
         """,
         rows,
     )
@@ -52,7 +52,8 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
 async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationRequest]) -> None:
     await conn.executemany(
         "INSERT INTO notifications (notification_id, merchant_id, customer_id, template, context, trigger_event, "
-        "not_before, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        "not_before, give_up_at, category, trigger_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "ON CONFLICT DO NOTHING",
         [
             (
                 r.notification_id,
@@ -63,9 +64,30 @@ async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationR
                 r.trigger_event,
                 r.not_before,
                 r.give_up_at,
+                r.category,
+                r.trigger_id,
             )
             for r in requests
         ],
+    )
+
+
+async def record_consent(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """Marketing e-mail consent, newest by event time; a contact row is started if the customer is new."""
+    rows = [
+        (e.merchant_id, e.data["customer_id"], e.data["granted"], e.occurred_at)
+        for e in events
+        if e.data["purpose"] == "marketing" and e.data["channel"] == "email"
+    ]
+    await conn.executemany(
+        """
+        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
+            marketing_consent = EXCLUDED.marketing_consent, marketing_consent_at = EXCLUDED.marketing_consent_at
+        WHERE c.marketing_consent_at IS NULL OR c.marketing_consent_at <= EXCLUDED.marketing_consent_at
+        """,
+        rows,
     )
 
 
@@ -84,7 +106,9 @@ async def claim_due(
         rows = await conn.fetch(
             """
             SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at, n.attempts,
-                   c.email, c.first_name, c.last_name, c.salutation, c.locale, (c.customer_id IS NOT NULL) AS known
+                   n.category, c.email, c.first_name, c.last_name, c.salutation, c.locale,
+                   coalesce(c.marketing_consent, false) AS marketing_consent,
+                   (c.updated_at IS NOT NULL) AS known
             FROM notifications n
             LEFT JOIN contacts c USING (merchant_id, customer_id)
             WHERE n.status = 'pending' AND n.not_before <= $1
@@ -122,6 +146,7 @@ def contact_of(row: dict[str, Any]) -> Contact | None:
         last_name=row["last_name"],
         salutation=row["salutation"],
         locale=row["locale"],
+        marketing_consent=row["marketing_consent"],
     )
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.common.envelope import Envelope, derived_event_id
+from services.common.envelope import Envelope
 
+_TRIGGERS = uuid.UUID("3e9c1d2a-7b4f-4c8e-a1d5-6f0b2c9e8a47")
 SUPPORTED_LOCALES = ("de", "en")
 #: How long a notification waits for its contact (customer.created may arrive after the trigger).
 CONTACT_WAIT = timedelta(hours=1)
@@ -24,6 +25,8 @@ class NotificationRequest:
     trigger_event: uuid.UUID
     not_before: datetime
     give_up_at: datetime
+    category: str = "transactional"
+    trigger_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,26 +36,37 @@ class Contact:
     last_name: str | None
     salutation: str | None
     locale: str
+    marketing_consent: bool = False
 
 
 def request_for(event: Envelope, now: datetime) -> NotificationRequest | None:
     """Map a trigger event to the notification it asks for (None: nothing to send)."""
-    if event.type == "loyalty.points_earned":
-        return NotificationRequest(
-            notification_id=derived_event_id(event.event_id, "notification:points_earned"),
-            merchant_id=event.merchant_id,
-            customer_id=event.data["customer_id"],
-            template="points_earned",
-            context={
-                "points": event.data["points"],
-                "balance": event.data["balance"],
-                "order_id": event.data.get("order_number") or event.data.get("order_id"),
-            },
-            trigger_event=event.event_id,
-            not_before=now,
-            give_up_at=now + CONTACT_WAIT,
-        )
+    if event.type == "notification.requested":
+        return _requested(event, now)
     return None
+
+
+def _requested(event: Envelope, now: datetime) -> NotificationRequest:
+    """A service asked to tell a customer something: one notification per merchant and trigger, however often
+    the request arrives (the id comes from the trigger, not the event)."""
+    d = event.data
+    not_before = datetime.fromisoformat(d["send_after"]) if d.get("send_after") else now
+    context = dict(d.get("variables") or {})
+    for key in ("order_id", "shipment_id"):
+        if d.get(key):
+            context.setdefault(key, d[key])
+    return NotificationRequest(
+        notification_id=uuid.uuid5(_TRIGGERS, f"{event.merchant_id}\x1f{d['trigger_id']}"),
+        merchant_id=event.merchant_id,
+        customer_id=d["customer_id"],
+        template=d["message"],
+        context=context,
+        trigger_event=event.event_id,
+        not_before=not_before,
+        give_up_at=max(not_before, now) + CONTACT_WAIT,
+        category=d["category"],
+        trigger_id=d["trigger_id"],
+    )
 
 
 def resolve_locale(locale: str | None) -> str:
@@ -61,10 +75,41 @@ def resolve_locale(locale: str | None) -> str:
     return language if language in SUPPORTED_LOCALES else "de"
 
 
-def send_decision(contact: Contact | None, now: datetime, give_up_at: datetime) -> tuple[str, str | None]:
-    """'send', 'wait' (contact not known yet) or 'suppress' with a reason."""
+def send_decision(
+    contact: Contact | None, now: datetime, give_up_at: datetime, category: str = "transactional"
+) -> tuple[str, str | None]:
+    """'send', 'wait' (contact not known yet) or 'suppress' with a reason; consent is checked now, at sending."""
     if contact is None:
         return ("suppress", "no contact record for this customer") if now >= give_up_at else ("wait", None)
     if not contact.email:
         return "suppress", "contact has no email address"
+    if category == "marketing" and not contact.marketing_consent:
+        return "suppress", "no marketing consent"
     return "send", None
+
+
+#: Facts a template may mention that not every request carries: present as None, so templates can test them.
+OPTIONAL_FACTS = (
+    "order_id",
+    "order_number",
+    "tracking_number",
+    "tracking_url",
+    "tracking_page_url",
+    "carrier",
+    "estimated_delivery_date",
+    "promised_delivery_date",
+    "valid_until",
+    "reason",
+    "free_shipping",
+)
+CARRIER_NAMES = {"dhl": "DHL", "dpd": "DPD", "gls": "GLS", "hermes": "Hermes", "ups": "UPS"}
+
+
+def template_context(context: dict[str, Any], first_name: str | None, merchant_name: str) -> dict[str, Any]:
+    """What a template sees: the request's facts, the optional ones defaulted, and a few derived ones."""
+    facts: dict[str, Any] = {**dict.fromkeys(OPTIONAL_FACTS), **context}
+    facts["carrier_name"] = CARRIER_NAMES.get(facts["carrier"] or "")
+    facts["link"] = facts["tracking_page_url"] or facts["tracking_url"]  # our page first, the carrier's else
+    facts["earn_multiplier"] = str(facts.get("earn_multiplier") or "1")
+    facts["first_name"], facts["merchant_name"] = first_name, merchant_name
+    return facts

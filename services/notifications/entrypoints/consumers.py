@@ -8,15 +8,17 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
-from services.notifications.adapters.store import insert_requests, upsert_contacts
+from services.notifications.adapters.store import insert_requests, record_consent, upsert_contacts
 from services.notifications.domain.messages import request_for
 
-CONTACT_TYPES = frozenset({"customer.created", "customer.updated"})
-TRIGGER_TYPES = frozenset({"loyalty.points_earned"})
+CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed"})
+#: Every service asks through notification.requested; notifications decides consent, timing and wording.
+TRIGGER_TYPES = frozenset({"notification.requested"})
 
 
 async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    await upsert_contacts(conn, events)
+    await upsert_contacts(conn, [e for e in events if e.type != "consent.changed"])
+    await record_consent(conn, [e for e in events if e.type == "consent.changed"])
     return []
 
 
@@ -31,5 +33,5 @@ async def handle_triggers(conn: asyncpg.Connection, events: list[Envelope]) -> l
 def subscriptions() -> list[Subscription]:
     return [
         Subscription("notifications.contacts", ("shop.customers",), handle_contacts, CONTACT_TYPES),
-        Subscription("notifications.triggers", ("loyalty.events",), handle_triggers, TRIGGER_TYPES),
+        Subscription("notifications.triggers", ("notifications.requests",), handle_triggers, TRIGGER_TYPES),
     ]

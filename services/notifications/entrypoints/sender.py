@@ -15,7 +15,7 @@ from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpSender, build_message
 from services.notifications.adapters.store import abandon_interrupted_sends, claim_due, contact_of, set_status
-from services.notifications.domain.messages import resolve_locale, send_decision
+from services.notifications.domain.messages import resolve_locale, send_decision, template_context
 from services.notifications.metrics import NotificationMetrics
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class NotificationSender:
 
     async def send_due(self, now: datetime) -> int:
         def decide(row: dict[str, Any]) -> tuple[str, str | None]:
-            return send_decision(contact_of(row), now, row["give_up_at"])
+            return send_decision(contact_of(row), now, row["give_up_at"], row["category"])
 
         rows = await retry_transient(
             lambda: claim_due(self.runtime.pool, now, self.batch_size, decide, CONTACT_RETRY_WAIT),
@@ -74,7 +74,7 @@ class NotificationSender:
         token = log_context.set({"merchant_id": row["merchant_id"], "notification_id": nid})
         try:
             locale = resolve_locale(row["locale"])
-            context = {**row["context"], "first_name": row["first_name"], "merchant_name": row["merchant_id"]}
+            context = template_context(row["context"], row["first_name"], row["merchant_id"])
             rendered = self.renderer.render(row["template"], locale, context)
             name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
             message = build_message(

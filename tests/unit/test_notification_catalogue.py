@@ -1,0 +1,127 @@
+"""Every message loyalty and tracking ask for renders in German and English from the facts they really send."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.common.envelope import new_envelope
+from services.notifications.adapters.rendering import Renderer
+from services.notifications.domain.messages import Contact, request_for, send_decision, template_context
+from tests.tracking_events import Tracking, created, scan
+
+pytestmark = pytest.mark.unit
+
+MON = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TEMPLATES = sorted(
+    {
+        p.name.split(".")[0]
+        for p in Renderer().env.loader.searchpath
+        and __import__("pathlib").Path(Renderer().env.loader.searchpath[0]).glob("*.j2")
+    }
+)  # type: ignore[union-attr]
+
+
+def tracking_requests() -> dict[str, dict]:
+    """The notification.requested events of a parcel's life, from the tracking rules themselves."""
+    t = Tracking()
+    t.board.link_for = lambda merchant, order: f"https://shop.example/t/{order}"
+    t.deliver(created("s1", "o1", MON, promised=date(2026, 3, 4)))
+    t.deliver(scan("s1", "o1", "exception", MON + timedelta(hours=3), exception_reason="address_problem"))
+    t.deliver(scan("s1", "o1", "failed_attempt", MON + timedelta(hours=5)))
+    t.look("s1", datetime(2026, 3, 5, 8, tzinfo=UTC))
+    t.deliver(scan("s1", "o1", "out_for_delivery", datetime(2026, 3, 6, 7, tzinfo=UTC)))
+    t.deliver(scan("s1", "o1", "delivered", datetime(2026, 3, 6, 11, tzinfo=UTC)))
+    requests = {}
+    for event in t.events:
+        if event.type == "notification.requested":
+            requests.setdefault(event.data["message"], event.data)
+    return requests
+
+
+LOYALTY_FACTS = {  # as services/loyalty/domain sends them (see each `book.notify`)
+    "points_earned": {"points": 50, "balance": 50, "reason": "signup"},
+    "points_pending": {"points": 29, "pending_balance": 29, "balance": 50, "order_number": "10042"},
+    "points_confirmed": {"points": 29, "balance": 79, "order_number": "10042"},
+    "points_reversed": {"points": 10, "balance": 69, "pending_balance": 0, "reason": "return", "order_number": None},
+    "points_expiring": {"points": 120, "expires_at": "2026-06-01T00:00:00+00:00"},
+    "points_expired": {"points": 120},
+    "tier_reached": {
+        "tier": "gold",
+        "tier_name_de": "Gold",
+        "tier_name_en": "Gold",
+        "earn_multiplier": "1.5",
+        "free_shipping": True,
+    },
+    "reward_redeemed": {
+        "code": "RW-7H2K-9Q",
+        "expires_at": "2026-09-01T00:00:00+00:00",
+        "points": 500,
+        "reward_name": "5 € Rabatt",
+        "reward_id": "five-off",
+        "reward_type": "fixed_amount",
+        "value_minor": 500,
+        "currency": "EUR",
+    },
+    "membership_changed": {
+        "plan_id": "club",
+        "change": "cancelled",
+        "status": "cancelled",
+        "valid_until": "2026-12-31T00:00:00+00:00",
+        "earn_multiplier": "2",
+        "free_shipping": True,
+    },
+    "tenure_voucher": {
+        "years": 2,
+        "code": "TEN-2Y-AB12",
+        "percent_off": 10,
+        "code_expires_at": "2026-04-01T00:00:00+00:00",
+    },
+}
+
+
+def test_every_message_has_german_and_english_templates() -> None:
+    asked = set(tracking_requests()) | set(LOYALTY_FACTS)
+    assert asked <= set(TEMPLATES), f"no template for {asked - set(TEMPLATES)}"
+
+
+@pytest.mark.parametrize("locale", ["de", "en"])
+def test_every_request_renders_with_its_real_facts(locale: str) -> None:
+    renderer = Renderer()
+    facts = {m: {**d.get("variables", {}), **{k: d[k] for k in ("order_id", "shipment_id") if k in d}}
+             for m, d in tracking_requests().items()}  # fmt: skip
+    assert set(facts) == {"shipped", "out_for_delivery", "delivered", "delay_apology", "delivery_exception"}
+    for message, variables in {**facts, **LOYALTY_FACTS}.items():
+        rendered = renderer.render(message, locale, template_context(variables, "Anna", "Schuhhaus Müller"))
+        for part in (rendered.subject, rendered.text, rendered.html):
+            assert part and "None" not in part and "{{" not in part and "{%" not in part, (message, part)
+        assert rendered.text.startswith("Hallo Anna," if locale == "de" else "Hello Anna,")
+        assert "\n\n\n" not in rendered.text and "<p></p>" not in rendered.html
+
+
+def test_shipping_mail_links_the_tracking_page_and_says_when() -> None:
+    request = tracking_requests()["shipped"]
+    context = template_context(request["variables"], None, "Schuhhaus Müller")
+    de = Renderer().render("shipped", "de", context)
+    assert "mit DHL (Sendungsnummer TNs1)" in de.text and "https://shop.example/t/o1" in de.text
+    assert "Voraussichtliche Zustellung: 4. März 2026." in de.text and de.text.startswith("Hallo,")
+    apology = Renderer().render(
+        "delay_apology", "en", template_context(tracking_requests()["delay_apology"]["variables"], None, "S")
+    )
+    assert re.search(r"we promised 4 March 2026", apology.text)
+
+
+def test_a_request_is_one_notification_per_trigger_and_marketing_waits_for_consent() -> None:
+    data = {"customer_id": "c1", "message": "tenure_voucher", "category": "marketing",
+            "trigger_id": "loyalty:tenure_voucher:x", "variables": LOYALTY_FACTS["tenure_voucher"]}  # fmt: skip
+    first = request_for(new_envelope("notification.requested", "m1", data, occurred_at=MON), MON)
+    again = request_for(new_envelope("notification.requested", "m1", data, occurred_at=MON), MON)
+    assert first is not None and again is not None and first.notification_id == again.notification_id
+    assert first.category == "marketing" and first.template == "tenure_voucher"
+    contact = Contact("a@example.de", "Anna", None, None, "de", marketing_consent=False)
+    assert send_decision(contact, MON, first.give_up_at, "marketing") == ("suppress", "no marketing consent")
+    assert send_decision(contact, MON, first.give_up_at, "transactional") == ("send", None)
+    consenting = Contact("a@example.de", "Anna", None, None, "de", marketing_consent=True)
+    assert send_decision(consenting, MON, first.give_up_at, "marketing") == ("send", None)
