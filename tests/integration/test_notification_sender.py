@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.envelope import new_envelope
+from services.common.contract import load_contract
+from services.common.envelope import Envelope, new_envelope
 from services.common.migrations import apply_migrations, migrations_for
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
@@ -39,7 +40,7 @@ async def sender(schema_pool, smtp, settings, kernel_metrics):
     runtime = Runtime(
         service="notifications",
         settings=settings,
-        contract=None,
+        contract=load_contract(),
         registry=None,  # type: ignore[arg-type]
         metrics=kernel_metrics,
         pool=pool,
@@ -97,6 +98,8 @@ async def test_sends_once_in_the_customers_language(sender, smtp, merchant_id: s
     assert mails[0]["Subject"] == "Du hast 46 Punkte gesammelt" and "anna.schmidt@example.de" in mails[0]["To"]
     row = await pool.fetchrow("SELECT status, message_id FROM notifications")
     assert row["status"] == "sent" and row["message_id"] == mails[0]["Message-ID"]
+    (sent,) = [Envelope.from_bytes(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox")]
+    assert sent.type == "notification.sent" and sent.data["template"] == "points_earned" and sent.data["locale"] == "de"
 
 
 async def test_waits_for_a_late_contact_then_sends(sender, smtp, merchant_id: str) -> None:
@@ -117,6 +120,29 @@ async def test_suppresses_with_a_reason_when_the_contact_never_comes(sender, mer
     await sender.send_due(NOW + timedelta(hours=2))
     row = await pool.fetchrow("SELECT status, status_reason FROM notifications")
     assert row["status"] == "suppressed" and "no contact" in row["status_reason"]
+    (event,) = [Envelope.from_bytes(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox")]
+    assert event.type == "notification.suppressed" and "no contact" in event.data["reason"]
+
+
+async def test_a_backfilled_trigger_never_mails_and_marketing_needs_consent(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    old = points_event(merchant_id, "c6").model_copy(update={"occurred_at": NOW - timedelta(days=5)})
+    voucher = new_envelope(
+        "notification.requested",
+        merchant_id,
+        {"customer_id": "c6", "message": "tenure_voucher", "category": "marketing", "trigger_id": "t:c6:2y",
+         "variables": {"years": 2, "code": "TEN-2", "percent_off": 10, "code_expires_at": "2026-12-01"}},
+        occurred_at=NOW,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c6")])
+        await insert_requests(conn, [request_for(old, NOW), request_for(voucher, NOW)])
+    assert await sender.send_due(NOW) == 0
+    reasons = {
+        r["template"]: r["status_reason"] for r in await pool.fetch("SELECT template, status_reason FROM notifications")
+    }
+    assert "stale" in reasons["points_earned"] and reasons["tenure_voucher"] == "no marketing consent"
+    assert read_mails(smtp[1]) == []
 
 
 async def test_an_interrupted_send_is_never_repeated(sender, smtp, merchant_id: str) -> None:

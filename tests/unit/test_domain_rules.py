@@ -55,10 +55,10 @@ def test_locale_resolution_falls_back_to_german() -> None:
 
 def test_send_decision_waits_for_contact_then_gives_up() -> None:
     give_up = T0 + timedelta(hours=1)
-    assert send_decision(None, T0, give_up) == ("wait", None)
-    verdict, reason = send_decision(None, give_up, give_up)
+    assert send_decision(None, T0, give_up).verdict == "wait"
+    verdict, reason, _ = send_decision(None, give_up, give_up)
     assert verdict == "suppress" and "no contact" in (reason or "")
     no_mail = Contact(email=None, first_name="Anna", last_name=None, salutation=None, locale="de")
     assert send_decision(no_mail, T0, give_up)[0] == "suppress"
     ok = Contact(email="anna@example.de", first_name="Anna", last_name=None, salutation=None, locale="de")
-    assert send_decision(ok, T0, give_up) == ("send", None)
+    assert send_decision(ok, T0, give_up).verdict == "send"

@@ -121,7 +121,29 @@ def test_a_request_is_one_notification_per_trigger_and_marketing_waits_for_conse
     assert first is not None and again is not None and first.notification_id == again.notification_id
     assert first.category == "marketing" and first.template == "tenure_voucher"
     contact = Contact("a@example.de", "Anna", None, None, "de", marketing_consent=False)
-    assert send_decision(contact, MON, first.give_up_at, "marketing") == ("suppress", "no marketing consent")
-    assert send_decision(contact, MON, first.give_up_at, "transactional") == ("send", None)
+    assert send_decision(contact, MON, first.give_up_at, "marketing")[:2] == ("suppress", "no marketing consent")
+    assert send_decision(contact, MON, first.give_up_at, "transactional").verdict == "send"
     consenting = Contact("a@example.de", "Anna", None, None, "de", marketing_consent=True)
-    assert send_decision(consenting, MON, first.give_up_at, "marketing") == ("send", None)
+    assert send_decision(consenting, MON, first.give_up_at, "marketing").verdict == "send"  # 10:00 in Berlin
+
+
+def test_marketing_waits_for_the_customers_morning_and_transactional_mail_never_waits() -> None:
+    contact = Contact("a@example.de", "Anna", None, None, "de", marketing_consent=True)
+    late = datetime(2026, 3, 2, 21, 30, tzinfo=UTC)  # 22:30 in Berlin
+    decision = send_decision(contact, late, late, "marketing")
+    assert decision.verdict == "defer" and decision.until == datetime(2026, 3, 3, 7, 0, tzinfo=UTC)
+    assert send_decision(contact, late, late, "transactional").verdict == "send"
+    in_new_york = Contact(
+        "a@example.de", "Anna", None, None, "en", marketing_consent=True, time_zone="America/New_York"
+    )
+    assert send_decision(in_new_york, late, late, "marketing").verdict == "send"  # 16:30 there
+    summer_dawn = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)  # 07:00 in Berlin (summer time)
+    assert send_decision(contact, summer_dawn, summer_dawn, "marketing").until == datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+
+
+def test_a_stale_trigger_never_mails_even_transactional() -> None:
+    contact = Contact("a@example.de", "Anna", None, None, "de")
+    old = MON - timedelta(days=4)  # replayed from a backfill
+    decision = send_decision(contact, MON, MON, "transactional", trigger_at=old)
+    assert decision.verdict == "suppress" and decision.reason is not None and "stale" in decision.reason
+    assert send_decision(contact, MON, MON, trigger_at=MON - timedelta(days=2)).verdict == "send"

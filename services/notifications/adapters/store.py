@@ -8,8 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from services.common.envelope import Envelope
-from services.notifications.domain.messages import Contact, NotificationRequest
+from services.common.contract import Contract
+from services.common.envelope import Envelope, derived_event_id, new_envelope
+from services.common.outbox import write_outbox
+from services.notifications.domain.messages import Contact, Decision, NotificationRequest
 
 
 async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
@@ -52,8 +54,8 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
 async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationRequest]) -> None:
     await conn.executemany(
         "INSERT INTO notifications (notification_id, merchant_id, customer_id, template, context, trigger_event, "
-        "not_before, give_up_at, category, trigger_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-        "ON CONFLICT DO NOTHING",
+        "not_before, give_up_at, category, trigger_id, trigger_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         [
             (
                 r.notification_id,
@@ -66,6 +68,7 @@ async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationR
                 r.give_up_at,
                 r.category,
                 r.trigger_id,
+                r.trigger_at,
             )
             for r in requests
         ],
@@ -95,8 +98,9 @@ async def claim_due(
     pool: asyncpg.Pool,
     now: datetime,
     limit: int,
-    decide: Callable[[dict[str, Any]], tuple[str, str | None]],
+    decide: Callable[[dict[str, Any]], Decision],
     retry_wait: timedelta,
+    contract: Contract | None = None,
 ) -> list[dict[str, Any]]:
     """Decide every due notification in one transaction; returns those now `sending`.
 
@@ -106,7 +110,7 @@ async def claim_due(
         rows = await conn.fetch(
             """
             SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at, n.attempts,
-                   n.category, c.email, c.first_name, c.last_name, c.salutation, c.locale,
+                   n.category, n.trigger_at, c.email, c.first_name, c.last_name, c.salutation, c.locale, c.time_zone,
                    coalesce(c.marketing_consent, false) AS marketing_consent,
                    (c.updated_at IS NOT NULL) AS known
             FROM notifications n
@@ -119,21 +123,26 @@ async def claim_due(
             now,
             limit,
         )
-        to_send, updates = [], []
+        to_send, updates, suppressed = [], [], []
         for row in map(dict, rows):
-            verdict, reason = decide(row)
+            verdict, reason, until = decide(row)
             if verdict == "send":
                 to_send.append(row)
                 updates.append((row["notification_id"], "sending", None, now, now))
             elif verdict == "wait":
                 updates.append((row["notification_id"], "pending", reason, now + retry_wait, None))
+            elif verdict == "defer":
+                updates.append((row["notification_id"], "pending", reason, until, None))
             else:
                 updates.append((row["notification_id"], "suppressed", reason, now, None))
+                suppressed.append(outcome_event("notification.suppressed", row, now, reason=reason))
         await conn.executemany(
             "UPDATE notifications SET status = $2, status_reason = $3, not_before = $4, claimed_at = $5, "
             "attempts = attempts + (CASE WHEN $2 = 'sending' THEN 1 ELSE 0 END) WHERE notification_id = $1",
             updates,
         )
+        if contract is not None:
+            await write_outbox(conn, contract, suppressed)
         return to_send
 
 
@@ -147,7 +156,25 @@ def contact_of(row: dict[str, Any]) -> Contact | None:
         salutation=row["salutation"],
         locale=row["locale"],
         marketing_consent=row["marketing_consent"],
+        time_zone=row.get("time_zone"),
     )
+
+
+def outcome_event(event_type: str, row: dict[str, Any], at: datetime, **facts: Any) -> Envelope:
+    """notification.sent / suppressed / failed for reporting; the id is derived, so a replay emits it once."""
+    data = {
+        "notification_id": str(row["notification_id"]),
+        "customer_id": row["customer_id"],
+        "template": row["template"],
+    }
+    if event_type == "notification.sent":
+        data |= {"channel": "email", "locale": facts["locale"], "sent_at": at.isoformat()}
+    elif event_type == "notification.suppressed":
+        data |= {"reason": (facts["reason"] or "suppressed")[:500], "decided_at": at.isoformat()}
+    else:
+        data |= {"reason": (facts["reason"] or "failed")[:500], "failed_at": at.isoformat()}
+    cause = derived_event_id(row["notification_id"], event_type)
+    return new_envelope(event_type, row["merchant_id"], data, occurred_at=at, event_id=cause)
 
 
 async def set_status(
@@ -159,17 +186,23 @@ async def set_status(
     message_id: str | None = None,
     sent_at: datetime | None = None,
     not_before: datetime | None = None,
+    contract: Contract | None = None,
+    announce: Envelope | None = None,
 ) -> None:
-    await pool.execute(
-        "UPDATE notifications SET status = $2, status_reason = $3, message_id = coalesce($4, message_id), "
-        "sent_at = coalesce($5, sent_at), not_before = coalesce($6, not_before) WHERE notification_id = $1",
-        notification_id,
-        status,
-        reason,
-        message_id,
-        sent_at,
-        not_before,
-    )
+    """Record an outcome; `announce` (notification.sent/failed) goes to the outbox in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE notifications SET status = $2, status_reason = $3, message_id = coalesce($4, message_id), "
+            "sent_at = coalesce($5, sent_at), not_before = coalesce($6, not_before) WHERE notification_id = $1",
+            notification_id,
+            status,
+            reason,
+            message_id,
+            sent_at,
+            not_before,
+        )
+        if announce is not None and contract is not None:
+            await write_outbox(conn, contract, [announce])
 
 
 async def abandon_interrupted_sends(pool: asyncpg.Pool, claimed_before: datetime) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.common.envelope import Envelope
 
@@ -13,6 +14,11 @@ _TRIGGERS = uuid.UUID("3e9c1d2a-7b4f-4c8e-a1d5-6f0b2c9e8a47")
 SUPPORTED_LOCALES = ("de", "en")
 #: How long a notification waits for its contact (customer.created may arrive after the trigger).
 CONTACT_WAIT = timedelta(hours=1)
+#: A trigger older than this never mails the customer (a backfill, a long outage): the news is stale.
+MAX_TRIGGER_AGE = timedelta(days=3)
+#: Marketing mail waits for the morning in the customer's time zone; transactional mail never waits.
+QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
+DEFAULT_TIME_ZONE = "Europe/Berlin"
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class NotificationRequest:
     give_up_at: datetime
     category: str = "transactional"
     trigger_id: str | None = None
+    trigger_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,13 @@ class Contact:
     salutation: str | None
     locale: str
     marketing_consent: bool = False
+    time_zone: str | None = None
+
+
+class Decision(NamedTuple):
+    verdict: str  # send | wait (contact unknown yet) | defer (until a time) | suppress
+    reason: str | None = None
+    until: datetime | None = None
 
 
 def request_for(event: Envelope, now: datetime) -> NotificationRequest | None:
@@ -66,6 +80,7 @@ def _requested(event: Envelope, now: datetime) -> NotificationRequest:
         give_up_at=max(not_before, now) + CONTACT_WAIT,
         category=d["category"],
         trigger_id=d["trigger_id"],
+        trigger_at=event.occurred_at,
     )
 
 
@@ -76,16 +91,42 @@ def resolve_locale(locale: str | None) -> str:
 
 
 def send_decision(
-    contact: Contact | None, now: datetime, give_up_at: datetime, category: str = "transactional"
-) -> tuple[str, str | None]:
-    """'send', 'wait' (contact not known yet) or 'suppress' with a reason; consent is checked now, at sending."""
+    contact: Contact | None,
+    now: datetime,
+    give_up_at: datetime,
+    category: str = "transactional",
+    *,
+    trigger_at: datetime | None = None,
+    max_age: timedelta = MAX_TRIGGER_AGE,
+) -> Decision:
+    """What to do with a due notification, decided at sending time with `now` passed in: consent and the
+    contact are read now, not when the trigger arrived."""
+    if trigger_at is not None and now - trigger_at > max_age:
+        return Decision("suppress", f"stale: the trigger is older than {max_age.days} days (a backfill?)")
     if contact is None:
-        return ("suppress", "no contact record for this customer") if now >= give_up_at else ("wait", None)
+        return Decision("suppress", "no contact record for this customer") if now >= give_up_at else Decision("wait")
     if not contact.email:
-        return "suppress", "contact has no email address"
-    if category == "marketing" and not contact.marketing_consent:
-        return "suppress", "no marketing consent"
-    return "send", None
+        return Decision("suppress", "contact has no email address")
+    if category == "marketing":
+        if not contact.marketing_consent:
+            return Decision("suppress", "no marketing consent")
+        until = quiet_hours_end(now, contact.time_zone)
+        if until is not None:
+            return Decision("defer", "quiet hours in the customer's time zone", until)
+    return Decision("send")
+
+
+def quiet_hours_end(now: datetime, time_zone: str | None) -> datetime | None:
+    """When the customer's night ends, if it is night there now (21:00-08:00 local); None in the daytime."""
+    try:
+        zone = ZoneInfo(time_zone or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(DEFAULT_TIME_ZONE)
+    local = now.astimezone(zone)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return None
+    morning = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return datetime.combine(morning, QUIET_UNTIL, tzinfo=zone)
 
 
 #: Facts a template may mention that not every request carries: present as None, so templates can test them.

@@ -14,8 +14,14 @@ from services.common.logs import log_context
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpSender, build_message
-from services.notifications.adapters.store import abandon_interrupted_sends, claim_due, contact_of, set_status
-from services.notifications.domain.messages import resolve_locale, send_decision, template_context
+from services.notifications.adapters.store import (
+    abandon_interrupted_sends,
+    claim_due,
+    contact_of,
+    outcome_event,
+    set_status,
+)
+from services.notifications.domain.messages import Decision, resolve_locale, send_decision, template_context
 from services.notifications.metrics import NotificationMetrics
 
 log = logging.getLogger(__name__)
@@ -59,13 +65,16 @@ class NotificationSender:
                 await asyncio.sleep(self.poll_interval_s)
 
     async def send_due(self, now: datetime) -> int:
-        def decide(row: dict[str, Any]) -> tuple[str, str | None]:
-            return send_decision(contact_of(row), now, row["give_up_at"], row["category"])
+        def decide(row: dict[str, Any]) -> Decision:
+            return send_decision(contact_of(row), now, row["give_up_at"], row["category"], trigger_at=row["trigger_at"])
 
         rows = await retry_transient(
-            lambda: claim_due(self.runtime.pool, now, self.batch_size, decide, CONTACT_RETRY_WAIT),
+            lambda: claim_due(
+                self.runtime.pool, now, self.batch_size, decide, CONTACT_RETRY_WAIT, self.runtime.contract
+            ),
             name="claim_notifications",
         )
+
         await asyncio.gather(*(self._send_one(row, now) for row in rows))
         return len(rows)
 
@@ -88,9 +97,16 @@ class NotificationSender:
             except Exception as exc:
                 await self._record_failure(row, exc, now)
                 return
+            sent = outcome_event("notification.sent", row, now, locale=locale)
             await retry_transient(
                 lambda: set_status(
-                    self.runtime.pool, row["notification_id"], "sent", message_id=message_id, sent_at=now
+                    self.runtime.pool,
+                    row["notification_id"],
+                    "sent",
+                    message_id=message_id,
+                    sent_at=now,
+                    contract=self.runtime.contract,
+                    announce=sent,
                 ),
                 name="record_sent",
             )
@@ -107,8 +123,17 @@ class NotificationSender:
             status, retry_at = "pending", now + CONNECT_RETRY_WAIT * (row["attempts"] + 1)
         else:
             status, retry_at = "failed", None
+        failed = outcome_event("notification.failed", row, now, reason=reason) if status == "failed" else None
         await retry_transient(
-            lambda: set_status(self.runtime.pool, row["notification_id"], status, reason=reason, not_before=retry_at),
+            lambda: set_status(
+                self.runtime.pool,
+                row["notification_id"],
+                status,
+                reason=reason,
+                not_before=retry_at,
+                contract=self.runtime.contract,
+                announce=failed,
+            ),
             name="record_failure",
         )
         if status == "failed":
