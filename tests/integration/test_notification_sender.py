@@ -15,6 +15,7 @@ from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpSender
 from services.notifications.adapters.store import abandon_interrupted_sends, insert_requests, upsert_contacts
+from services.notifications.adapters.unsubscribe import UnsubscribeLinks
 from services.notifications.bootstrap import SPEC as NOTIFICATIONS
 from services.notifications.domain.messages import request_for
 from services.notifications.entrypoints.sender import NotificationSender
@@ -48,7 +49,13 @@ async def sender(schema_pool, smtp, settings, kernel_metrics):
     from prometheus_client import CollectorRegistry
 
     metrics = NotificationMetrics.create(CollectorRegistry())
-    return NotificationSender(runtime, renderer=Renderer(), smtp=SmtpSender("127.0.0.1", smtp[0]), metrics=metrics)
+    return NotificationSender(
+        runtime,
+        renderer=Renderer(),
+        smtp=SmtpSender("127.0.0.1", smtp[0]),
+        metrics=metrics,
+        unsubscribe=UnsubscribeLinks("test-secret", "https://shop.example"),
+    )
 
 
 def points_event(merchant_id: str, customer_id: str):
@@ -172,3 +179,64 @@ async def test_an_unreachable_smtp_server_is_retried_later(sender, smtp, merchan
     assert await sender.send_due(NOW + timedelta(seconds=1)) == 0  # not due yet
     assert await sender.send_due(row["not_before"]) == 1
     assert len(read_mails(smtp[1])) == 1
+
+
+def voucher_request(merchant_id: str, customer_id: str, years: int):
+    return new_envelope(
+        "notification.requested",
+        merchant_id,
+        {
+            "customer_id": customer_id,
+            "message": "tenure_voucher",
+            "category": "marketing",
+            "trigger_id": f"loyalty:tenure:{customer_id}:{years}",
+            "variables": {"years": years, "code": f"TEN-{years}", "percent_off": 10, "code_expires_at": "2026-12-01"},
+        },
+        occurred_at=NOW,
+    )
+
+
+async def test_marketing_mail_carries_one_click_unsubscribe_and_the_click_stops_the_next(
+    sender, smtp, merchant_id: str
+) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from services.notifications.adapters.store import record_consent
+    from services.notifications.entrypoints.api import router
+
+    pool = sender.runtime.pool
+    opt_in = new_envelope(
+        "consent.changed",
+        merchant_id,
+        {"customer_id": "c7", "channel": "email", "purpose": "marketing", "granted": True, "source": "double_opt_in"},
+        occurred_at=NOW - timedelta(days=1),
+    )
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c7")])
+        await record_consent(conn, [opt_in])
+        await insert_requests(conn, [request_for(voucher_request(merchant_id, "c7", 2), NOW)])
+    assert await sender.send_due(NOW) == 1
+    (mail,) = read_mails(smtp[1])
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = mail["List-Unsubscribe"].strip("<>")
+    assert link.startswith("https://shop.example/u/") and merchant_id not in link
+
+    app = FastAPI()
+    app.include_router(router(sender.runtime, sender.unsubscribe))
+    token = link.rsplit("/", 1)[1]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as http:
+        page = await http.get(f"/internal/v1/unsubscribe/{token}")  # a link scanner: asks, changes nothing
+        assert page.status_code == 200 and 'method="post"' in page.text
+        assert await pool.fetchval("SELECT marketing_consent FROM contacts WHERE customer_id = 'c7'") is True
+        forged = await http.post(f"/internal/v1/unsubscribe/{token[:-2]}xx", data={"List-Unsubscribe": "One-Click"})
+        assert forged.status_code == 404
+        click = await http.post(f"/internal/v1/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert click.status_code == 200 and "abgemeldet" in click.text
+    async with pool.acquire() as conn:
+        await insert_requests(conn, [request_for(voucher_request(merchant_id, "c7", 3), NOW)])
+    assert await sender.send_due(NOW + timedelta(minutes=1)) == 0
+    assert len(read_mails(smtp[1])) == 1
+    reason = await pool.fetchval("SELECT status_reason FROM notifications WHERE template = 'tenure_voucher' "
+                                 "AND status = 'suppressed'")  # fmt: skip
+    assert reason == "no marketing consent"

@@ -41,17 +41,23 @@ class ServiceClient:
         response.raise_for_status()
         return response.json()
 
-    async def page(self, service: str, path: str, params: dict[str, Any] | None = None) -> Response:
-        """A public HTML page a service renders (the customer tracking page), passed through as it is."""
+    async def page(
+        self, service: str, path: str, params: dict[str, Any] | None = None, *, method: str = "GET"
+    ) -> Response:
+        """A public HTML page a service renders (tracking page, unsubscribe), passed through as it is.
+
+        Only GETs are retried: a POST (an unsubscribe click) that timed out may have been applied, and is
+        harmless to repeat by hand.
+        """
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TRANSPORT_ERRORS),
-                stop=stop_after_attempt(3),
+                stop=stop_after_attempt(3 if method == "GET" else 1),
                 wait=wait_exponential(multiplier=0.05, max=0.5),
                 reraise=True,
             ):
                 with attempt:
-                    response = await self.http.get(self.urls[service] + path, params=params)
+                    response = await self.http.request(method, self.urls[service] + path, params=params)
         except TRANSPORT_ERRORS as exc:
             raise HTTPException(503, f"The {service} service is unavailable; try again shortly") from exc
         if response.status_code >= 500:

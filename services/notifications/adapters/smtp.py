@@ -11,7 +11,12 @@ from services.notifications.adapters.rendering import RenderedMessage
 
 
 def build_message(
-    rendered: RenderedMessage, *, sender: tuple[str, str], recipient: tuple[str, str], notification_id: str
+    rendered: RenderedMessage,
+    *,
+    sender: tuple[str, str],
+    recipient: tuple[str, str],
+    notification_id: str,
+    unsubscribe_url: str | None = None,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr(sender)
@@ -19,6 +24,9 @@ def build_message(
     message["Subject"] = rendered.subject
     message["Message-ID"] = make_msgid(idstring=notification_id, domain=sender[1].rpartition("@")[2] or None)
     message["X-Retention-Notification-Id"] = notification_id
+    if unsubscribe_url:  # RFC 2369 + RFC 8058: mail clients show "unsubscribe" and POST to it in one click
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message

@@ -213,3 +213,17 @@ async def abandon_interrupted_sends(pool: asyncpg.Pool, claimed_before: datetime
         claimed_before,
     )
     return int(result.split()[-1])
+
+
+async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, customer_id: str, at: datetime) -> None:
+    """An unsubscribe click: effective for every marketing mail decided from now on (consent is read at sending)."""
+    await pool.execute(
+        """
+        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at)
+        VALUES ($1, $2, false, $3)
+        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET marketing_consent = false, marketing_consent_at = $3
+        """,
+        merchant_id,
+        customer_id,
+        at,
+    )

@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
 
 from services.common.service_app import Runtime
+from services.notifications.adapters.store import withdraw_marketing_consent
+from services.notifications.adapters.unsubscribe import UnsubscribeLinkInvalid, UnsubscribeLinks
+
+_PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
+<title>Newsletter</title></head><body style="font-family: system-ui, sans-serif; max-width: 560px; margin: 40px auto;
+padding: 0 16px">{body}</body></html>"""
 
 
-def router(runtime: Runtime) -> APIRouter:
+def router(runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None) -> APIRouter:
+    root = APIRouter()
     api = APIRouter(prefix="/internal/v1/merchants/{merchant_id}", tags=["notifications"])
+    public = APIRouter(prefix="/internal/v1/unsubscribe", tags=["notifications"])
+
+    @public.get("/{token}", response_class=HTMLResponse)
+    async def unsubscribe_page(token: str) -> HTMLResponse:
+        """Asks before it acts: link scanners in mail systems open every GET, so only the POST unsubscribes."""
+        if unsubscribe is None:
+            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
+        try:
+            unsubscribe.read(token)
+        except UnsubscribeLinkInvalid:
+            return HTMLResponse(_PAGE.format(body="<p>Dieser Link ist ungültig. / This link is not valid.</p>"), 404)
+        form = (
+            f'<form method="post" action="{escape(token)}"><p>Keine Werbe-E-Mails mehr von uns erhalten?</p>'
+            '<p><button type="submit" name="List-Unsubscribe" value="One-Click">Abmelden / Unsubscribe</button></p>'
+            "<p>Mails zu deinen Bestellungen bekommst du weiterhin. / Order mails keep coming.</p></form>"
+        )
+        return HTMLResponse(_PAGE.format(body=form))
+
+    @public.post("/{token}", response_class=HTMLResponse)
+    async def unsubscribe_now(token: str) -> HTMLResponse:
+        """RFC 8058 one-click (mail clients POST `List-Unsubscribe=One-Click`) and the page's button."""
+        if unsubscribe is None:
+            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
+        try:
+            merchant_id, customer_id = unsubscribe.read(token)
+        except UnsubscribeLinkInvalid:
+            return HTMLResponse(_PAGE.format(body="<p>Dieser Link ist ungültig. / This link is not valid.</p>"), 404)
+        await withdraw_marketing_consent(runtime.pool, merchant_id, customer_id, datetime.now(UTC))
+        done = "<p>Du bist abgemeldet: keine Werbe-E-Mails mehr. / You are unsubscribed from marketing mail.</p>"
+        return HTMLResponse(_PAGE.format(body=done))
 
     @api.get("/customers/{customer_id}/messages")
     async def customer_messages(merchant_id: str, customer_id: str) -> dict[str, Any]:
@@ -23,4 +64,6 @@ def router(runtime: Runtime) -> APIRouter:
         )
         return {"customer_id": customer_id, "messages": [dict(r) for r in rows]}
 
-    return api
+    root.include_router(api)
+    root.include_router(public)
+    return root

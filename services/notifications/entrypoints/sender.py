@@ -21,6 +21,7 @@ from services.notifications.adapters.store import (
     outcome_event,
     set_status,
 )
+from services.notifications.adapters.unsubscribe import UnsubscribeLinks
 from services.notifications.domain.messages import Decision, resolve_locale, send_decision, template_context
 from services.notifications.metrics import NotificationMetrics
 
@@ -42,8 +43,10 @@ class NotificationSender:
         metrics: NotificationMetrics,
         poll_interval_s: float = 0.2,
         batch_size: int = 50,
+        unsubscribe: UnsubscribeLinks | None = None,
     ) -> None:
         self.runtime = runtime
+        self.unsubscribe = unsubscribe
         self.renderer = renderer
         self.smtp = smtp
         self.metrics = metrics
@@ -91,6 +94,11 @@ class NotificationSender:
                 sender=(row["merchant_id"], f"no-reply@{row['merchant_id']}.example"),
                 recipient=(name, row["email"]),
                 notification_id=nid,
+                unsubscribe_url=(
+                    self.unsubscribe.url_for(row["merchant_id"], row["customer_id"])
+                    if self.unsubscribe and row["category"] == "marketing"
+                    else None
+                ),
             )
             try:
                 message_id = await self.smtp.send(message)

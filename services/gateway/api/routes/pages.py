@@ -1,4 +1,5 @@
-"""Public pages for shoppers (no API key): the order tracking page behind a signed, expiring link."""
+"""Public pages for shoppers (no API key; the signed link is the credential): the order tracking page and the
+unsubscribe page of marketing mails."""
 
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ async def tracking_page(
     """The branded tracking page of one order, in German or English (the link comes in the shipping mail)."""
     params = {"lang": lang} if lang else None
     return await runtime.extras["services"].page("tracking", f"/internal/v1/tracking-pages/{token}", params)
+
+
+@router.get("/u/{token}", response_class=Response)
+async def unsubscribe_page(token: Token, runtime: RuntimeDep) -> Response:
+    """The unsubscribe link of a marketing mail: a page that asks first (link scanners open every GET)."""
+    return await runtime.extras["services"].page("notifications", f"/internal/v1/unsubscribe/{token}")
+
+
+@router.post("/u/{token}", response_class=Response)
+async def unsubscribe(token: Token, runtime: RuntimeDep) -> Response:
+    """RFC 8058 one-click unsubscribe (`List-Unsubscribe=One-Click`), and the page's button."""
+    return await runtime.extras["services"].page("notifications", f"/internal/v1/unsubscribe/{token}", method="POST")
