@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from faust.contrib.asgi import faust_app_running
 from prometheus_client import CollectorRegistry
 
+from services.common.batch_loop import BatchLoop
 from services.common.consumer import BatchConsumer, Subscription, crash_process
 from services.common.contract import Contract, load_contract
 from services.common.db import create_pool
@@ -86,9 +87,10 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         registry=registry,
         metrics=KernelMetrics.create(registry),
     )
-    faust_app = make_faust_app(spec.name, settings)
     subscriptions = spec.subscriptions(runtime)
-    for subscription in subscriptions:
+    use_faust = settings.consumer_engine == "faust"
+    faust_app = make_faust_app(spec.name, settings) if use_faust and subscriptions else None
+    for subscription in subscriptions if faust_app is not None else ():
         register_agent(
             faust_app,
             _consumer_factory(runtime, subscription),
@@ -129,10 +131,21 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             )
             tasks.append(asyncio.create_task(runtime.scheduler.run(), name="scheduler"))
         tasks += [asyncio.create_task(coro) for coro in spec.background(runtime)]
+        loops = []
+        if faust_app is None:
+            # One consumer group per subscription (`retention-<service>.<subscription>`), so one's rebalance never
+            # pauses another, and never the faust engine's group: the two assignors cannot share a group.
+            for subscription in subscriptions:
+                group = f"retention-{spec.name}.{subscription.name}"
+                consumer = _consumer_factory(runtime, subscription)()
+                loop = BatchLoop(settings, group, subscription.topics, consumer)
+                await loop.start()
+                loops.append(loop)
+                tasks.append(asyncio.create_task(loop.run(), name=f"consume-{subscription.name}"))
         for task in tasks:
             task.add_done_callback(_crash_on_failure)
         try:
-            if subscriptions:
+            if faust_app is not None:
                 async with faust_app_running(faust_app, stop_timeout=30):
                     runtime.ready = True
                     log.info("service ready", extra={"port": settings.http_port})
@@ -143,6 +156,9 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 yield
         finally:
             runtime.ready = False
+            for loop in loops:
+                loop.stop()  # finishes its batch and commits; the relay below still publishes what it staged
+            await asyncio.gather(*[t for t in tasks if t.get_name().startswith("consume-")], return_exceptions=True)
             runtime.relay.stop()
             if runtime.scheduler is not None:
                 runtime.scheduler.stop()

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     #: A group join waits about half of this; seconds keep dev and tests snappy.
     kafka_rebalance_timeout_s: float = 4.0
     kafka_session_timeout_s: float = 10.0
+    #: Consumer engine: aiokafka batches (`batch_loop`), or the first engine, faust agents.
+    consumer_engine: Literal["aiokafka", "faust"] = "aiokafka"
     #: Longest a consumer's fetch waits on the broker for new records: bounds latency on the dev broker.
     kafka_fetch_max_wait_ms: int = Field(100, ge=10, le=5_000)
     http_host: str = "127.0.0.1"

@@ -82,7 +82,7 @@ def expected(events: list[Envelope]) -> Balances:
 
 
 class Worker:
-    def __init__(self, infra: Infra, log_dir: Path, name: str) -> None:
+    def __init__(self, infra: Infra, log_dir: Path, name: str, engine: str = "aiokafka") -> None:
         self.port = free_port()
         self.log_path = log_dir / f"{name}.log"
         env = {
@@ -92,6 +92,7 @@ class Worker:
             "RETENTION_HTTP_PORT": str(self.port),
             "RETENTION_LOG_FORMAT": "json",
             "RETENTION_FAUST_DATA_DIR": str(log_dir / f"faust-{name}"),
+            "RETENTION_CONSUMER_ENGINE": engine,
         }
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -191,7 +192,8 @@ async def balances(infra: Infra, merchant_id: str) -> Balances:
 
 async def group_progress(infra: Infra) -> dict[str, tuple[int | None, int]]:
     """Committed offset and end offset per partition of the loyalty group: where a stalled group stands."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka, group_id="retention-loyalty", enable_auto_commit=False)
+    group = "retention-loyalty.loyalty.orders"  # the aiokafka engine's group for loyalty's one subscription
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer.topics()  # loads the metadata partitions_for_topic reads
@@ -224,6 +226,19 @@ async def settle(infra: Infra, merchant_id: str, want: Balances, workers: list[W
         ) from None
     await asyncio.sleep(2)  # nothing arrives late and applies twice
     assert await balances(infra, merchant_id) == want
+
+
+async def test_the_faust_engine_applies_a_stream_like_the_default_one(
+    infra: Infra, workers: list[Worker], tmp_path: Path
+) -> None:
+    """The first consumer engine stays selectable (RETENTION_CONSUMER_ENGINE=faust): same rules, same balances.
+    It runs alone: faust's assignor and aiokafka's cannot share one consumer group."""
+    events = stream(seed=11, customers=40)
+    workers.append(Worker(infra, tmp_path, "faust", engine="faust"))
+    await workers[0].ready()
+    await publish(infra, "m-faust", events)
+    await settle(infra, "m-faust", expected(events), workers)
+    workers[0].stop()  # leaves the group empty for the next test's aiokafka workers
 
 
 async def test_one_worker_two_workers_and_a_killed_worker_end_with_the_same_balances(
