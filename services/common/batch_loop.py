@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.common.consumer import BatchConsumer, RawMessage, crash_process, run_shielded
+from services.common.errors import retry_transient
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,12 +90,22 @@ class BatchLoop:
                     ]
                     await run_shielded(self.consumer.process_batch(messages), crash=self.crash)
                     offsets = {tp: OffsetAndMetadata(batch[-1].offset + 1, "") for tp, batch in fetched.items()}
-                    await kafka.commit(offsets)
+                    await self._commit(offsets)
                 if time.monotonic() - last_lag > self.lag_refresh_s:
                     last_lag = time.monotonic()
                     self.consumer.refresh_lag({(tp.topic, tp.partition) for tp in kafka.assignment()})
         finally:
             await kafka.stop()
+
+    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """A rebalance during the batch may have moved its partitions: the new owner re-reads from the last
+        committed offset and the inbox skips what this batch applied, so a refused commit is only logged."""
+        kafka = self.kafka
+        assert kafka is not None
+        try:
+            await retry_transient(lambda: kafka.commit(offsets), name="offset_commit")
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offsets not committed after a rebalance; the new owner re-reads", extra={"error": f"{exc}"})
 
     def _highwater(self, topic: str, partition: int) -> int | None:
         try:
