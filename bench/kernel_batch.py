@@ -11,8 +11,7 @@ consumption is not part of it: this isolates the database side of a micro-batch.
 Seen on the 2-core dev machine (20,000 events, batches of 500): ~8,400 events/s, p99 ~110 ms per batch.
 Where a batch's time goes (py-spy): the loyalty rules ~1/3, saving the book (set-based inserts and upserts)
 ~1/4, contract validation at the edge ~15%, the rest the inbox, emitted envelopes, outbox insert and commit.
-`make bench-loyalty` runs the same path in a real worker, where faust/aiokafka consumption and the
-outbox relay take about half the process's CPU.
+`make bench-loyalty` runs the same path in a real worker, adding consumption and the outbox relay.
 """
 
 from __future__ import annotations
