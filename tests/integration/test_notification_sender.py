@@ -240,3 +240,32 @@ async def test_marketing_mail_carries_one_click_unsubscribe_and_the_click_stops_
     reason = await pool.fetchval("SELECT status_reason FROM notifications WHERE template = 'tenure_voucher' "
                                  "AND status = 'suppressed'")  # fmt: skip
     assert reason == "no marketing consent"
+
+
+async def test_the_order_cancels_the_cart_reminder_and_is_confirmed_at_once(sender, smtp, merchant_id: str) -> None:
+    from services.notifications.entrypoints.consumers import handle_shop_events
+    from tests.tracking_events import placed
+
+    pool = sender.runtime.pool
+    cart = new_envelope(
+        "cart.updated",
+        merchant_id,
+        {"cart_id": "cart-9", "customer_id": "c9", "currency": "EUR", "total_minor": 4990,
+         "recovery_url": "https://shop.example/cart/cart-9",
+         "lines": [{"line_id": "L1", "sku": "sku-1", "product_id": "p-1", "name": "Schuh", "category": "shoes",
+                    "quantity": 1, "unit_price_minor": 4990, "total_minor": 4990}]},
+        occurred_at=NOW,
+    )  # fmt: skip
+    order = placed("o9", NOW + timedelta(minutes=30), customer="c9").model_copy(update={"merchant_id": merchant_id})
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c9")])
+        assert await handle_shop_events(conn, [cart]) == []
+        again = cart.model_copy(update={"occurred_at": NOW + timedelta(minutes=10)})
+        assert await handle_shop_events(conn, [again]) == []  # the cart changed: the reminder moves
+        assert await pool.fetchval("SELECT not_before FROM notifications") == NOW + timedelta(minutes=70)
+        cancelled = await handle_shop_events(conn, [order])
+    assert [e.type for e in cancelled] == ["notification.suppressed"]
+    assert cancelled[0].data["reason"] == "cancelled: the order arrived"
+    assert await sender.send_due(NOW + timedelta(hours=2)) == 1  # the order confirmation only
+    (mail,) = read_mails(smtp[1])
+    assert mail["Subject"] == "Danke für deine Bestellung O9"

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.common.contract import load_contract
 from services.common.envelope import new_envelope
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.domain.messages import Contact, request_for, send_decision, template_context
@@ -147,3 +148,44 @@ def test_a_stale_trigger_never_mails_even_transactional() -> None:
     decision = send_decision(contact, MON, MON, "transactional", trigger_at=old)
     assert decision.verdict == "suppress" and decision.reason is not None and "stale" in decision.reason
     assert send_decision(contact, MON, MON, trigger_at=MON - timedelta(days=2)).verdict == "send"
+
+
+def test_shop_flows_order_received_cart_reminder_cancelled_by_the_order_and_review_request() -> None:
+    from services.notifications.domain import flows
+    from tests.tracking_events import placed
+
+    cart = new_envelope(
+        "cart.updated",
+        "m1",
+        {"cart_id": "cart-1", "customer_id": "c1", "currency": "EUR", "total_minor": 4990,
+         "recovery_url": "https://shop.example/cart/cart-1",
+         "lines": [{"line_id": "L1", "sku": "sku-1", "product_id": "p-1", "name": "Schuh", "category": "shoes",
+                    "quantity": 2, "unit_price_minor": 2495, "total_minor": 4990}]},
+        occurred_at=MON,
+    )  # fmt: skip
+    load_contract().validate_data("cart.updated", 1, cart.data)  # the flow reads the contract's real fields
+    (reminder,) = flows.decide([cart]).replace
+    assert reminder.template == "cart_reminder" and reminder.category == "marketing"
+    assert reminder.not_before == MON + timedelta(hours=1) and reminder.trigger_at == reminder.not_before
+    order = placed("o1", MON + timedelta(minutes=20)).model_copy(update={"merchant_id": "m1"})
+    decided = flows.decide([order])
+    assert [r.template for r in decided.requests] == ["order_received"]
+    assert decided.cancel == [("m1", "c1", "cart_reminder", None, "cancelled: the order arrived")]
+    delivered = new_envelope(
+        "tracking.order_delivered",
+        "m1",
+        {"order_id": "o1", "customer_id": "c1", "delivered_at": MON.isoformat(), "shipment_ids": ["s1"]},
+        occurred_at=MON,
+    )
+    (review,) = flows.decide([delivered]).requests
+    assert review.template == "review_request" and review.not_before == MON + timedelta(days=7)
+    for message, facts in (
+        ("order_received", {**decided.requests[0].context}),
+        ("cart_reminder", reminder.context),
+        ("review_request", review.context),
+    ):
+        for locale in ("de", "en"):
+            rendered = Renderer().render(message, locale, template_context(facts, "Anna", "Schuhhaus"))
+            assert "None" not in rendered.text and "{{" not in rendered.text
+    de = Renderer().render("cart_reminder", "de", template_context(reminder.context, None, "S"))
+    assert "2 Artikel für 49,90\xa0€" in de.text and "https://shop.example/cart/cart-1" in de.text

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -36,6 +36,7 @@ class Renderer:
         )
         self.env.filters["number"] = format_number
         self.env.filters["day"] = format_day
+        self.env.filters["money"] = format_money
 
     def render(self, template: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
         compiled = self.env.get_template(f"{template}.{locale}.j2")
@@ -55,6 +56,13 @@ class Renderer:
 def format_number(value: object, locale: str) -> str:
     """1234 → '1.234' in German, '1,234' in English (Babel's CLDR data)."""
     return format_decimal(value, locale=locale) if isinstance(value, int | float) else str(value)
+
+
+def format_money(minor: object, currency: str, locale: str) -> str:
+    """4990, 'EUR' → '49,90 €' in German, '€49.90' in English."""
+    if not isinstance(minor, int):
+        return str(minor)
+    return format_currency(minor / 100, currency, locale=BABEL_LOCALES.get(locale, locale))
 
 
 def format_day(value: object, locale: str) -> str:

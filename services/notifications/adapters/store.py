@@ -51,11 +51,20 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
     )
 
 
-async def insert_requests(conn: asyncpg.Connection, requests: list[NotificationRequest]) -> None:
+async def insert_requests(
+    conn: asyncpg.Connection, requests: list[NotificationRequest], *, replace: bool = False
+) -> None:
+    """Store requests once per trigger; `replace` moves a still pending one (a cart that changed again)."""
+    conflict = (
+        "ON CONFLICT (notification_id) DO UPDATE SET context = EXCLUDED.context, not_before = EXCLUDED.not_before, "
+        "give_up_at = EXCLUDED.give_up_at, trigger_at = EXCLUDED.trigger_at WHERE notifications.status = 'pending'"
+        if replace
+        else "ON CONFLICT DO NOTHING"
+    )
     await conn.executemany(
         "INSERT INTO notifications (notification_id, merchant_id, customer_id, template, context, trigger_event, "
         "not_before, give_up_at, category, trigger_id, trigger_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {conflict}",
         [
             (
                 r.notification_id,
@@ -227,3 +236,23 @@ async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, custo
         customer_id,
         at,
     )
+
+
+async def cancel_pending(
+    conn: asyncpg.Connection, cancels: list[tuple[str, str, str, str | None, str]], now: datetime
+) -> list[Envelope]:
+    """Cancel-on-event: pending notifications the event made pointless; returns their suppressed events."""
+    events: list[Envelope] = []
+    for merchant_id, customer_id, template, trigger_id, why in cancels:
+        rows = await conn.fetch(
+            "UPDATE notifications SET status = 'suppressed', status_reason = $5 "
+            "WHERE merchant_id = $1 AND customer_id = $2 AND template = $3 AND status = 'pending' "
+            "AND ($4::text IS NULL OR trigger_id = $4) RETURNING notification_id, merchant_id, customer_id, template",
+            merchant_id,
+            customer_id,
+            template,
+            trigger_id,
+            why,
+        )
+        events += [outcome_event("notification.suppressed", dict(r), now, reason=why) for r in rows]
+    return events

@@ -60,6 +60,11 @@ def request_for(event: Envelope, now: datetime) -> NotificationRequest | None:
     return None
 
 
+def trigger_notification_id(merchant_id: str, trigger_id: str) -> uuid.UUID:
+    """One notification per merchant and trigger, whoever asks and however often."""
+    return uuid.uuid5(_TRIGGERS, f"{merchant_id}\x1f{trigger_id}")
+
+
 def _requested(event: Envelope, now: datetime) -> NotificationRequest:
     """A service asked to tell a customer something: one notification per merchant and trigger, however often
     the request arrives (the id comes from the trigger, not the event)."""
@@ -70,7 +75,7 @@ def _requested(event: Envelope, now: datetime) -> NotificationRequest:
         if d.get(key):
             context.setdefault(key, d[key])
     return NotificationRequest(
-        notification_id=uuid.uuid5(_TRIGGERS, f"{event.merchant_id}\x1f{d['trigger_id']}"),
+        notification_id=trigger_notification_id(event.merchant_id, d["trigger_id"]),
         merchant_id=event.merchant_id,
         customer_id=d["customer_id"],
         template=d["message"],
@@ -80,7 +85,8 @@ def _requested(event: Envelope, now: datetime) -> NotificationRequest:
         give_up_at=max(not_before, now) + CONTACT_WAIT,
         category=d["category"],
         trigger_id=d["trigger_id"],
-        trigger_at=event.occurred_at,
+        # staleness counts from the cause, or for a delayed message from the time it was meant to go
+        trigger_at=max(event.occurred_at, not_before) if d.get("send_after") else event.occurred_at,
     )
 
 

@@ -8,12 +8,17 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
-from services.notifications.adapters.store import insert_requests, record_consent, upsert_contacts
+from services.notifications.adapters.store import cancel_pending, insert_requests, record_consent, upsert_contacts
+from services.notifications.domain import flows
 from services.notifications.domain.messages import request_for
 
 CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed"})
 #: Every service asks through notification.requested; notifications decides consent, timing and wording.
 TRIGGER_TYPES = frozenset({"notification.requested"})
+#: Shop events notifications acts on itself (order received, cart reminder, review request; cancel-on-event).
+SHOP_TYPES = frozenset(
+    {"order.placed", "order.returned", "cart.updated", "cart.checked_out", "tracking.order_delivered"}
+)
 
 
 async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
@@ -30,8 +35,21 @@ async def handle_triggers(conn: asyncpg.Connection, events: list[Envelope]) -> l
     return []
 
 
+async def handle_shop_events(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+    decisions = flows.decide(events)
+    await insert_requests(conn, decisions.requests)
+    await insert_requests(conn, decisions.replace, replace=True)
+    return await cancel_pending(conn, decisions.cancel, datetime.now(UTC))
+
+
 def subscriptions() -> list[Subscription]:
     return [
+        Subscription(
+            "notifications.flows",
+            ("shop.orders", "shop.carts", "tracking.events"),
+            handle_shop_events,
+            SHOP_TYPES,
+        ),
         Subscription("notifications.contacts", ("shop.customers",), handle_contacts, CONTACT_TYPES),
         Subscription("notifications.triggers", ("notifications.requests",), handle_triggers, TRIGGER_TYPES),
     ]
