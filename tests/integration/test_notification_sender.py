@@ -269,3 +269,41 @@ async def test_the_order_cancels_the_cart_reminder_and_is_confirmed_at_once(send
     assert await sender.send_due(NOW + timedelta(hours=2)) == 1  # the order confirmation only
     (mail,) = read_mails(smtp[1])
     assert mail["Subject"] == "Danke für deine Bestellung O9"
+
+
+async def test_the_merchants_settings_sign_and_address_the_mail(sender, smtp, merchant_id: str) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from services.common.http import install_problem_handlers
+    from services.notifications.entrypoints.api import router
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router(sender.runtime, sender.unsubscribe))
+    url = f"/internal/v1/merchants/{merchant_id}/notifications/settings"
+    settings = {
+        "sender_name": "Schuhhaus Müller",
+        "sender_email": "service@schuhhaus.example",
+        "reply_to": "hilfe@schuhhaus.example",
+        "form_of_address": "Sie",
+        "legal_footer": "Schuhhaus Müller GmbH, Hauptstr. 1, 44135 Dortmund, HRB 12345",
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as http:
+        bad = await http.put(url, json={**settings, "form_of_address": "Ihr", "merchant_id": "x"})
+        assert bad.status_code == 422
+        assert {e["path"] for e in bad.json()["errors"]} == {"form_of_address", "merchant_id"}
+        assert (await http.put(url, json=settings)).status_code == 200
+        assert (await http.get(url)).json()["form_of_address"] == "Sie"
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c10", salutation="frau")])
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c10"), NOW)])
+    assert await sender.send_due(NOW) == 1
+    (mail,) = read_mails(smtp[1])
+    assert mail["Subject"] == "Sie haben 46 Punkte gesammelt"
+    assert mail["From"] == "Schuhhaus Müller <service@schuhhaus.example>"
+    assert mail["Reply-To"] == "hilfe@schuhhaus.example"
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Guten Tag Frau Schmidt,") and "Freundliche Grüße\nSchuhhaus Müller\n" in text
+    assert text.endswith("--\nSchuhhaus Müller GmbH, Hauptstr. 1, 44135 Dortmund, HRB 12345\n")

@@ -189,3 +189,29 @@ def test_shop_flows_order_received_cart_reminder_cancelled_by_the_order_and_revi
             assert "None" not in rendered.text and "{{" not in rendered.text
     de = Renderer().render("cart_reminder", "de", template_context(reminder.context, None, "S"))
     assert "2 Artikel für 49,90\xa0€" in de.text and "https://shop.example/cart/cart-1" in de.text
+
+
+@pytest.mark.parametrize("message", sorted(LOYALTY_FACTS))
+def test_the_formal_form_of_address_greets_by_salutation_and_uses_sie(message: str) -> None:
+    context = template_context(
+        LOYALTY_FACTS[message],
+        "Anna",
+        "Schuhhaus Müller",
+        last_name="Schmidt",
+        salutation="frau",
+        formal=True,
+        legal_footer="Schuhhaus Müller GmbH · Hauptstr. 1 · 44135 Dortmund · HRB 12345",
+    )
+    rendered = Renderer().render(message, "de", context)
+    assert rendered.text.startswith("Guten Tag Frau Schmidt,") and "Freundliche Grüße" in rendered.text
+    assert not re.search(r"\b(du|dich|dir|dein|deine|deiner|deinen)\b", rendered.text + rendered.subject)
+    assert rendered.text.endswith("--\nSchuhhaus Müller GmbH · Hauptstr. 1 · 44135 Dortmund · HRB 12345")
+    assert "HRB 12345" in rendered.html
+
+
+def test_informal_mails_never_say_sie_and_unnamed_formal_mails_greet_neutrally() -> None:
+    for message, facts in LOYALTY_FACTS.items():
+        du = Renderer().render(message, "de", template_context(facts, "Anna", "S"))
+        assert not re.search(r"\b(Ihr|Ihre|Ihnen|Ihrer)\b", du.text + du.subject), message
+    neutral = template_context(LOYALTY_FACTS["points_earned"], None, "S", salutation="none", formal=True)
+    assert Renderer().render("points_earned", "de", neutral).text.startswith("Guten Tag,")

@@ -17,6 +17,7 @@ def build_message(
     recipient: tuple[str, str],
     notification_id: str,
     unsubscribe_url: str | None = None,
+    reply_to: str | None = None,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr(sender)
@@ -24,6 +25,8 @@ def build_message(
     message["Subject"] = rendered.subject
     message["Message-ID"] = make_msgid(idstring=notification_id, domain=sender[1].rpartition("@")[2] or None)
     message["X-Retention-Notification-Id"] = notification_id
+    if reply_to:
+        message["Reply-To"] = reply_to
     if unsubscribe_url:  # RFC 2369 + RFC 8058: mail clients show "unsubscribe" and POST to it in one click
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

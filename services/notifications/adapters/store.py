@@ -12,6 +12,7 @@ from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.outbox import write_outbox
 from services.notifications.domain.messages import Contact, Decision, NotificationRequest
+from services.notifications.domain.settings import NotificationSettings
 
 
 async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
@@ -256,3 +257,20 @@ async def cancel_pending(
         )
         events += [outcome_event("notification.suppressed", dict(r), now, reason=why) for r in rows]
     return events
+
+
+async def settings_of(pool: asyncpg.Pool, merchant_ids: list[str]) -> dict[str, NotificationSettings]:
+    rows = await pool.fetch(
+        "SELECT merchant_id, config FROM settings WHERE merchant_id = ANY($1::text[])", merchant_ids
+    )
+    found = {r["merchant_id"]: NotificationSettings.model_validate(r["config"]) for r in rows}
+    return {m: found.get(m, NotificationSettings()) for m in merchant_ids}
+
+
+async def save_settings(pool: asyncpg.Pool, merchant_id: str, settings: NotificationSettings) -> None:
+    await pool.execute(
+        "INSERT INTO settings (merchant_id, config) VALUES ($1, $2) "
+        "ON CONFLICT (merchant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
+        merchant_id,
+        settings.model_dump(mode="json"),
+    )

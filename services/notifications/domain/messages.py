@@ -152,11 +152,22 @@ OPTIONAL_FACTS = (
 CARRIER_NAMES = {"dhl": "DHL", "dpd": "DPD", "gls": "GLS", "hermes": "Hermes", "ups": "UPS"}
 
 
-def template_context(context: dict[str, Any], first_name: str | None, merchant_name: str) -> dict[str, Any]:
+def template_context(
+    context: dict[str, Any],
+    first_name: str | None,
+    merchant_name: str,
+    *,
+    last_name: str | None = None,
+    salutation: str | None = None,
+    formal: bool = False,
+    legal_footer: str | None = None,
+) -> dict[str, Any]:
     """What a template sees: the request's facts, the optional ones defaulted, and a few derived ones."""
     facts: dict[str, Any] = {**dict.fromkeys(OPTIONAL_FACTS), **context}
     facts["carrier_name"] = CARRIER_NAMES.get(facts["carrier"] or "")
     facts["link"] = facts["tracking_page_url"] or facts["tracking_url"]  # our page first, the carrier's else
     facts["earn_multiplier"] = str(facts.get("earn_multiplier") or "1")
     facts["first_name"], facts["merchant_name"] = first_name, merchant_name
+    facts["last_name"], facts["salutation"], facts["formal"] = last_name, salutation, formal
+    facts["legal_footer"] = legal_footer or None
     return facts

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from services.common.service_app import Runtime
-from services.notifications.adapters.store import withdraw_marketing_consent
+from services.notifications.adapters.store import save_settings, settings_of, withdraw_marketing_consent
 from services.notifications.adapters.unsubscribe import UnsubscribeLinkInvalid, UnsubscribeLinks
+from services.notifications.domain.settings import NotificationSettings
 
 _PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
@@ -52,6 +53,17 @@ def router(runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None) -> API
         await withdraw_marketing_consent(runtime.pool, merchant_id, customer_id, datetime.now(UTC))
         done = "<p>Du bist abgemeldet: keine Werbe-E-Mails mehr. / You are unsubscribed from marketing mail.</p>"
         return HTMLResponse(_PAGE.format(body=done))
+
+    @api.get("/notifications/settings")
+    async def get_settings(merchant_id: str) -> dict[str, Any]:
+        """Sender, form of address and legal footer of the merchant's mails (defaults until saved)."""
+        return (await settings_of(runtime.pool, [merchant_id]))[merchant_id].model_dump(mode="json")
+
+    @api.put("/notifications/settings")
+    async def put_settings(merchant_id: str, settings: NotificationSettings) -> dict[str, Any]:
+        """Replace the settings; they apply to every mail sent from now on."""
+        await save_settings(runtime.pool, merchant_id, settings)
+        return settings.model_dump(mode="json")
 
     @api.get("/customers/{customer_id}/messages")
     async def customer_messages(merchant_id: str, customer_id: str) -> dict[str, Any]:

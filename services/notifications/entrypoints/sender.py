@@ -20,9 +20,11 @@ from services.notifications.adapters.store import (
     contact_of,
     outcome_event,
     set_status,
+    settings_of,
 )
 from services.notifications.adapters.unsubscribe import UnsubscribeLinks
 from services.notifications.domain.messages import Decision, resolve_locale, send_decision, template_context
+from services.notifications.domain.settings import NotificationSettings
 from services.notifications.metrics import NotificationMetrics
 
 log = logging.getLogger(__name__)
@@ -78,20 +80,31 @@ class NotificationSender:
             name="claim_notifications",
         )
 
-        await asyncio.gather(*(self._send_one(row, now) for row in rows))
+        merchants = await settings_of(self.runtime.pool, sorted({r["merchant_id"] for r in rows})) if rows else {}
+        await asyncio.gather(*(self._send_one(row, now, merchants[row["merchant_id"]]) for row in rows))
         return len(rows)
 
-    async def _send_one(self, row: dict[str, Any], now: datetime) -> None:
+    async def _send_one(self, row: dict[str, Any], now: datetime, settings: NotificationSettings) -> None:
         nid = str(row["notification_id"])
         token = log_context.set({"merchant_id": row["merchant_id"], "notification_id": nid})
         try:
             locale = resolve_locale(row["locale"])
-            context = template_context(row["context"], row["first_name"], row["merchant_id"])
+            shop = settings.sender_name or row["merchant_id"]
+            context = template_context(
+                row["context"],
+                row["first_name"],
+                shop,
+                last_name=row["last_name"],
+                salutation=row["salutation"],
+                formal=settings.form_of_address == "Sie",
+                legal_footer=settings.legal_footer,
+            )
             rendered = self.renderer.render(row["template"], locale, context)
             name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
             message = build_message(
                 rendered,
-                sender=(row["merchant_id"], f"no-reply@{row['merchant_id']}.example"),
+                sender=(shop, settings.sender_email or f"no-reply@{row['merchant_id']}.example"),
+                reply_to=settings.reply_to,
                 recipient=(name, row["email"]),
                 notification_id=nid,
                 unsubscribe_url=(
