@@ -307,3 +307,27 @@ async def test_the_merchants_settings_sign_and_address_the_mail(sender, smtp, me
     text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Guten Tag Frau Schmidt,") and "Freundliche Grüße\nSchuhhaus Müller\n" in text
     assert text.endswith("--\nSchuhhaus Müller GmbH, Hauptstr. 1, 44135 Dortmund, HRB 12345\n")
+
+
+async def test_erasure_removes_the_contact_and_what_its_mails_said(sender, smtp, merchant_id: str) -> None:
+    from services.notifications.entrypoints.consumers import handle_contacts
+
+    pool = sender.runtime.pool
+    erase = new_envelope(
+        "customer.erasure_requested", merchant_id, {"customer_id": "c11", "request_id": "er-1"}, occurred_at=NOW
+    )
+    async with pool.acquire() as conn:
+        await handle_contacts(conn, [customer_event(merchant_id, "c11")])
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c11"), NOW)])
+    assert await sender.send_due(NOW) == 1
+    async with pool.acquire() as conn:
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c11"), NOW)])  # still pending
+        await handle_contacts(conn, [erase])
+    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE customer_id = 'c11'") == 0
+    rows = await pool.fetch("SELECT status, status_reason, context, message_id FROM notifications ORDER BY status")
+    assert [(r["status"], r["context"], r["message_id"]) for r in rows] == [
+        ("sent", {}, None),
+        ("suppressed", {}, None),
+    ]
+    assert rows[1]["status_reason"] == "erased on request"
+    assert await sender.send_due(NOW + timedelta(minutes=1)) == 0

@@ -274,3 +274,19 @@ async def save_settings(pool: asyncpg.Pool, merchant_id: str, settings: Notifica
         merchant_id,
         settings.model_dump(mode="json"),
     )
+
+
+async def erase_customers(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """GDPR Art. 17: the contact goes, and so does what its mails said; the notification rows stay as
+    pseudonymous counts (template, status, times) so reports still add up. Pending ones are suppressed."""
+    for event in events:
+        merchant_id, customer_id = event.merchant_id, event.data["customer_id"]
+        await conn.execute("DELETE FROM contacts WHERE merchant_id = $1 AND customer_id = $2", merchant_id, customer_id)
+        await conn.execute(
+            "UPDATE notifications SET context = '{}'::jsonb, message_id = NULL, "
+            "status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END, "
+            "status_reason = CASE WHEN status = 'pending' THEN 'erased on request' ELSE status_reason END "
+            "WHERE merchant_id = $1 AND customer_id = $2",
+            merchant_id,
+            customer_id,
+        )

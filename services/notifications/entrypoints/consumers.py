@@ -8,11 +8,17 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
-from services.notifications.adapters.store import cancel_pending, insert_requests, record_consent, upsert_contacts
+from services.notifications.adapters.store import (
+    cancel_pending,
+    erase_customers,
+    insert_requests,
+    record_consent,
+    upsert_contacts,
+)
 from services.notifications.domain import flows
 from services.notifications.domain.messages import request_for
 
-CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed"})
+CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed", "customer.erasure_requested"})
 #: Every service asks through notification.requested; notifications decides consent, timing and wording.
 TRIGGER_TYPES = frozenset({"notification.requested"})
 #: Shop events notifications acts on itself (order received, cart reminder, review request; cancel-on-event).
@@ -22,8 +28,14 @@ SHOP_TYPES = frozenset(
 
 
 async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    await upsert_contacts(conn, [e for e in events if e.type != "consent.changed"])
-    await record_consent(conn, [e for e in events if e.type == "consent.changed"])
+    # In stream order: an erasure wipes what came before it in the same batch, not what follows.
+    for event in events:
+        if event.type == "consent.changed":
+            await record_consent(conn, [event])
+        elif event.type == "customer.erasure_requested":
+            await erase_customers(conn, [event])
+        else:
+            await upsert_contacts(conn, [event])
     return []
 
 
