@@ -331,3 +331,24 @@ async def test_erasure_removes_the_contact_and_what_its_mails_said(sender, smtp,
     ]
     assert rows[1]["status_reason"] == "erased on request"
     assert await sender.send_due(NOW + timedelta(minutes=1)) == 0
+
+
+async def test_a_fourth_marketing_mail_in_a_week_waits_for_the_next_free_slot(sender, smtp, merchant_id: str) -> None:
+    from services.notifications.adapters.store import record_consent
+
+    pool = sender.runtime.pool
+    opt_in = new_envelope(
+        "consent.changed",
+        merchant_id,
+        {"customer_id": "c12", "channel": "email", "purpose": "marketing", "granted": True, "source": "double_opt_in"},
+        occurred_at=NOW - timedelta(days=1),
+    )
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c12")])
+        await record_consent(conn, [opt_in])
+        await insert_requests(conn, [request_for(voucher_request(merchant_id, "c12", y), NOW) for y in (1, 2, 3, 4)])
+        await insert_requests(conn, [request_for(points_event(merchant_id, "c12"), NOW)])  # transactional
+    assert await sender.send_due(NOW) == 4  # three marketing mails and the transactional one
+    row = await pool.fetchrow("SELECT status, status_reason, not_before FROM notifications WHERE status = 'pending'")
+    assert "frequency budget" in row["status_reason"] and row["not_before"] == NOW + timedelta(days=7)
+    assert len(read_mails(smtp[1])) == 4

@@ -215,3 +215,14 @@ def test_informal_mails_never_say_sie_and_unnamed_formal_mails_greet_neutrally()
         assert not re.search(r"\b(Ihr|Ihre|Ihnen|Ihrer)\b", du.text + du.subject), message
     neutral = template_context(LOYALTY_FACTS["points_earned"], None, "S", salutation="none", formal=True)
     assert Renderer().render("points_earned", "de", neutral).text.startswith("Guten Tag,")
+
+
+def test_the_marketing_budget_defers_to_the_next_free_slot_and_never_holds_transactional_mail() -> None:
+    contact = Contact("a@example.de", "Anna", None, None, "de", True)
+    sent = [MON - timedelta(days=6), MON - timedelta(days=2), MON - timedelta(hours=3)]
+    over = send_decision(contact, MON, MON, "marketing", recent_marketing=sent)
+    assert over.verdict == "defer" and over.until == MON + timedelta(days=1)  # when the oldest leaves the week
+    assert send_decision(contact, MON, MON, "marketing", recent_marketing=sent[1:]).verdict == "send"
+    old = [MON - timedelta(days=9), *sent[1:]]  # outside the window: does not count
+    assert send_decision(contact, MON, MON, "marketing", recent_marketing=old).verdict == "send"
+    assert send_decision(contact, MON, MON, "transactional", recent_marketing=sent * 3).verdict == "send"

@@ -11,7 +11,7 @@ import asyncpg
 from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.outbox import write_outbox
-from services.notifications.domain.messages import Contact, Decision, NotificationRequest
+from services.notifications.domain.messages import MARKETING_WINDOW, Contact, Decision, NotificationRequest
 from services.notifications.domain.settings import NotificationSettings
 
 
@@ -133,10 +133,14 @@ async def claim_due(
             now,
             limit,
         )
+        recent = await _recent_marketing(conn, [dict(r) for r in rows], now)
         to_send, updates, suppressed = [], [], []
         for row in map(dict, rows):
+            row["recent_marketing"] = recent.setdefault((row["merchant_id"], row["customer_id"]), [])
             verdict, reason, until = decide(row)
             if verdict == "send":
+                if row["category"] == "marketing":  # counts against the budget of the rest of this batch too
+                    row["recent_marketing"].append(now)
                 to_send.append(row)
                 updates.append((row["notification_id"], "sending", None, now, now))
             elif verdict == "wait":
@@ -154,6 +158,25 @@ async def claim_due(
         if contract is not None:
             await write_outbox(conn, contract, suppressed)
         return to_send
+
+
+async def _recent_marketing(
+    conn: asyncpg.Connection, rows: list[dict[str, Any]], now: datetime
+) -> dict[tuple[str, str], list[datetime]]:
+    """When each customer of a marketing row last got marketing mail, within the budget window."""
+    keys = sorted({(r["merchant_id"], r["customer_id"]) for r in rows if r["category"] == "marketing"})
+    if not keys:
+        return {}
+    found = await conn.fetch(
+        "SELECT n.merchant_id, n.customer_id, array_agg(n.sent_at ORDER BY n.sent_at) AS sent "
+        "FROM notifications n JOIN unnest($1::text[], $2::text[]) AS k(m, c) "
+        "ON n.merchant_id = k.m AND n.customer_id = k.c "
+        "WHERE n.category = 'marketing' AND n.status = 'sent' AND n.sent_at > $3 GROUP BY 1, 2",
+        [m for m, _ in keys],
+        [c for _, c in keys],
+        now - MARKETING_WINDOW,
+    )
+    return {(r["merchant_id"], r["customer_id"]): list(r["sent"]) for r in found}
 
 
 def contact_of(row: dict[str, Any]) -> Contact | None:

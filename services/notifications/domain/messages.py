@@ -16,6 +16,10 @@ SUPPORTED_LOCALES = ("de", "en")
 CONTACT_WAIT = timedelta(hours=1)
 #: A trigger older than this never mails the customer (a backfill, a long outage): the news is stale.
 MAX_TRIGGER_AGE = timedelta(days=3)
+#: The marketing frequency budget across all flows: at most this many per customer in the window. Mail over
+#: budget is deferred to the next free slot, never dropped; transactional mail neither counts nor waits.
+MARKETING_BUDGET = 3
+MARKETING_WINDOW = timedelta(days=7)
 #: Marketing mail waits for the morning in the customer's time zone; transactional mail never waits.
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
 DEFAULT_TIME_ZONE = "Europe/Berlin"
@@ -104,6 +108,7 @@ def send_decision(
     *,
     trigger_at: datetime | None = None,
     max_age: timedelta = MAX_TRIGGER_AGE,
+    recent_marketing: list[datetime] | None = None,
 ) -> Decision:
     """What to do with a due notification, decided at sending time with `now` passed in: consent and the
     contact are read now, not when the trigger arrived."""
@@ -116,6 +121,10 @@ def send_decision(
     if category == "marketing":
         if not contact.marketing_consent:
             return Decision("suppress", "no marketing consent")
+        sent = sorted(t for t in recent_marketing or () if t > now - MARKETING_WINDOW)
+        if len(sent) >= MARKETING_BUDGET:  # the next slot opens when the oldest counted mail leaves the window
+            slot = sent[-MARKETING_BUDGET] + MARKETING_WINDOW
+            return Decision("defer", f"frequency budget: {MARKETING_BUDGET} marketing mails in 7 days", slot)
         until = quiet_hours_end(now, contact.time_zone)
         if until is not None:
             return Decision("defer", "quiet hours in the customer's time zone", until)

@@ -71,7 +71,14 @@ class NotificationSender:
 
     async def send_due(self, now: datetime) -> int:
         def decide(row: dict[str, Any]) -> Decision:
-            return send_decision(contact_of(row), now, row["give_up_at"], row["category"], trigger_at=row["trigger_at"])
+            return send_decision(
+                contact_of(row),
+                now,
+                row["give_up_at"],
+                row["category"],
+                trigger_at=row["trigger_at"],
+                recent_marketing=row.get("recent_marketing"),
+            )
 
         rows = await retry_transient(
             lambda: claim_due(
