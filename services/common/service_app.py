@@ -138,9 +138,9 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             for subscription in subscriptions:
                 group = f"retention-{spec.name}.{subscription.name}"
                 consumer = _consumer_factory(runtime, subscription)()
-                loop = BatchLoop(settings, group, subscription.topics, consumer)
-                await loop.start()
-                loops.append(loop)
+                loops.append(BatchLoop(settings, group, subscription.topics, consumer))
+            await asyncio.gather(*(loop.start() for loop in loops))  # each start waits for its group's join
+            for loop, subscription in zip(loops, subscriptions, strict=True):
                 tasks.append(asyncio.create_task(loop.run(), name=f"consume-{subscription.name}"))
         for task in tasks:
             task.add_done_callback(_crash_on_failure)
