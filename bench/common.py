@@ -4,22 +4,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from services.common.contract import load_contract
 from services.common.envelope import Envelope
-from services.platform.infra import free_port
+from services.common.kafka import create_topics
+from services.platform.infra import EmbeddedBroker, EmbeddedPostgres, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = load_contract()
@@ -45,9 +50,9 @@ def raw_consumer(kafka: str, group: str, topic: str) -> AIOKafkaConsumer:
     )
 
 
-async def raw_consume_produce(kafka: str, producer: AIOKafkaProducer, expected: int, topic: str) -> float:
-    """The issue's raw baseline: read each record, write it to another topic (acks=all), commit per batch."""
-    consumer = raw_consumer(kafka, "bench-raw-produce", topic)
+async def _drain(kafka: str, group: str, topic: str, expected: int, apply) -> float:
+    """Read `expected` records in batches of up to 500, `apply` each batch, commit: records/s from the first."""
+    consumer = raw_consumer(kafka, group, topic)
     await consumer.start()
     seen, started = 0, None
     try:
@@ -57,7 +62,7 @@ async def raw_consume_produce(kafka: str, producer: AIOKafkaProducer, expected: 
             if not records:
                 continue
             started = started or time.perf_counter()
-            await asyncio.gather(*[await producer.send("bench.raw", r.value, key=r.key) for r in records])
+            await apply(records)
             await consumer.commit()
             seen += len(records)
         return seen / (time.perf_counter() - started)
@@ -65,29 +70,61 @@ async def raw_consume_produce(kafka: str, producer: AIOKafkaProducer, expected: 
         await consumer.stop()
 
 
+async def raw_consume_produce(kafka: str, producer: AIOKafkaProducer, expected: int, topic: str) -> float:
+    """The issue's raw baseline: read each record, write it to another topic (acks=all), commit per batch."""
+
+    async def forward(records: list[ConsumerRecord]) -> None:
+        await asyncio.gather(*[await producer.send("bench.raw", r.value, key=r.key) for r in records])
+
+    return await _drain(kafka, "bench-raw-produce", topic, expected, forward)
+
+
 async def raw_consume_store(kafka: str, database_url: str, expected: int, topic: str) -> float:
     """What the database adds at the least: decode each record, insert a row per event, commit per batch."""
     conn = await asyncpg.connect(database_url)
     await conn.execute("CREATE TABLE IF NOT EXISTS public.bench_raw (event_id uuid PRIMARY KEY, body jsonb)")
-    consumer = raw_consumer(kafka, "bench-raw-store", topic)
-    await consumer.start()
-    seen, started = 0, None
+
+    async def store(records: list[ConsumerRecord]) -> None:
+        rows = [(uuid.UUID(json.loads(r.value)["event_id"]), r.value.decode()) for r in records]
+        async with conn.transaction():
+            await conn.executemany("INSERT INTO public.bench_raw VALUES ($1, $2::jsonb)", rows)
+
     try:
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            records = [r for rs in batches.values() for r in rs]
-            rows = [(uuid.UUID(json.loads(r.value)["event_id"]), r.value.decode()) for r in records]
-            if not rows:
-                continue
-            started = started or time.perf_counter()
-            async with conn.transaction():
-                await conn.executemany("INSERT INTO public.bench_raw VALUES ($1, $2::jsonb)", rows)
-            await consumer.commit()
-            seen += len(rows)
-        return seen / (time.perf_counter() - started)
+        return await _drain(kafka, "bench-raw-store", topic, expected, store)
     finally:
-        await consumer.stop()
         await conn.close()
+
+
+@dataclass
+class Stack:
+    """The embedded broker and PostgreSQL, topics, a producer and a connection: what every benchmark starts."""
+
+    workdir: Path
+    kafka: str
+    database_url: str
+    producer: AIOKafkaProducer
+    conn: asyncpg.Connection
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(name: str) -> AsyncIterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    broker, postgres = EmbeddedBroker(free_port(), workdir / "broker.log"), EmbeddedPostgres(workdir / "pg")
+    broker.start()
+    try:
+        database_url = await asyncio.to_thread(postgres.start)
+        await create_topics(broker.bootstrap_servers, [*CONTRACT.topics_to_create(), ("bench.raw", 4, {})])
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5)
+        await producer.start()
+        conn = await asyncpg.connect(database_url)
+        try:
+            yield Stack(workdir, broker.bootstrap_servers, database_url, producer, conn)
+        finally:
+            await conn.close()
+            await producer.stop()
+    finally:
+        broker.stop()
+        await asyncio.to_thread(postgres.stop)
 
 
 class Worker:
@@ -128,6 +165,12 @@ class Worker:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
         return kib / 1024
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         self.process.terminate()

@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from bench.common import (
-    CONTRACT,
     Worker,
+    bench_stack,
     percentile,
     produce,
     raw_consume_produce,
@@ -39,8 +37,6 @@ from bench.common import (
     throughput,
 )
 from services.common.envelope import Envelope
-from services.common.kafka import create_topics
-from services.platform.infra import EmbeddedBroker, EmbeddedPostgres, free_port
 from tests.loyalty_model import order_paid, order_placed
 
 INBOX = "loyalty.orders"
@@ -97,47 +93,32 @@ async def latencies(
 
 
 async def main(orders: int, rate: int, seconds: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-loyalty-"))
-    broker, postgres = EmbeddedBroker(free_port(), workdir / "broker.log"), EmbeddedPostgres(workdir / "pg")
-    broker.start()
-    database_url = await asyncio.to_thread(postgres.start)
-    await create_topics(broker.bootstrap_servers, [*CONTRACT.topics_to_create(), ("bench.raw", 4, {})])
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5)
-    await producer.start()
-    worker = None
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with bench_stack("loyalty") as stack:
         backlog = order_events("bench-backlog", orders)
-        await produce(producer, backlog)
+        await produce(stack.producer, backlog)
         print(f"backlog: {len(backlog):,} events (order.placed + order.paid for {orders:,} orders)")
 
-        raw_rate = await raw_consume_produce(broker.bootstrap_servers, producer, len(backlog), "shop.orders")
+        raw_rate = await raw_consume_produce(stack.kafka, stack.producer, len(backlog), "shop.orders")
         print(f"raw baseline, aiokafka consume -> produce -> commit: {raw_rate:,.0f} events/s")
-        store_rate = await raw_consume_store(broker.bootstrap_servers, database_url, len(backlog), "shop.orders")
+        store_rate = await raw_consume_store(stack.kafka, stack.database_url, len(backlog), "shop.orders")
         print(f"raw consume -> decode -> insert one row per event -> commit: {store_rate:,.0f} events/s")
 
-        worker = Worker("loyalty", broker.bootstrap_servers, database_url, workdir)
-        await worker.ready()
-        rate_worker = await throughput(conn, "loyalty", INBOX, len(backlog))
-        entries = await conn.fetchval(
-            "SELECT count(*) FROM loyalty.ledger_entries WHERE merchant_id = 'bench-backlog' AND bucket = 'pending'"
-        )
-        assert entries == orders, f"{entries} pending entries for {orders} paid orders"
-        print(f"loyalty worker: {rate_worker:,.0f} events/s ({rate_worker / raw_rate:.2f} of raw)")
+        with Worker("loyalty", stack.kafka, stack.database_url, stack.workdir) as worker:
+            await worker.ready()
+            rate_worker = await throughput(stack.conn, "loyalty", INBOX, len(backlog))
+            entries = await stack.conn.fetchval(
+                "SELECT count(*) FROM loyalty.ledger_entries WHERE merchant_id = 'bench-backlog' AND bucket = 'pending'"
+            )
+            assert entries == orders, f"{entries} pending entries for {orders} paid orders"
+            print(f"loyalty worker: {rate_worker:,.0f} events/s ({rate_worker / raw_rate:.2f} of raw)")
 
-        lat, lost = await latencies(producer, conn, rate, seconds)
-        assert not lost, f"{lost} events were not applied within a minute"
-        p50, p99 = percentile(lat, 50), percentile(lat, 99)
-        print(f"latency at {rate:,} events/s for {seconds} s ({len(lat):,} events): p50 {p50:.0f} ms, p99 {p99:.0f} ms")
-        rss = worker.peak_rss_mb()
-        print(f"worker peak RSS: {rss:.0f} MB")
-    finally:
-        await conn.close()
-        await producer.stop()
-        if worker:
-            worker.stop()
-        broker.stop()
-        await asyncio.to_thread(postgres.stop)
+            lat, lost = await latencies(stack.producer, stack.conn, rate, seconds)
+            assert not lost, f"{lost} events were not applied within a minute"
+            p50, p99 = percentile(lat, 50), percentile(lat, 99)
+            shape = f"{rate:,} events/s for {seconds} s ({len(lat):,} events)"
+            print(f"latency at {shape}: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+            rss = worker.peak_rss_mb()
+            print(f"worker peak RSS: {rss:.0f} MB")
     print(
         f"RESULT loyalty events_per_s={rate_worker:.0f} p99_ms={p99:.0f} rss_mb={rss:.0f} "
         f"ratio_to_raw={rate_worker / raw_rate:.2f}"

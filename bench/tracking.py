@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
-from bench.common import CONTRACT, Worker, percentile, produce, raw_consume_produce, throughput
+from bench.common import Worker, bench_stack, percentile, produce, raw_consume_produce, throughput
 from services.common.envelope import Envelope
-from services.common.kafka import create_topics
-from services.platform.infra import EmbeddedBroker, EmbeddedPostgres, free_port
 from tests.tracking_events import created, scan
 
 INBOX = "tracking.shipments"
@@ -86,45 +81,28 @@ async def detection_latencies(conn: asyncpg.Connection, merchant_id: str, parcel
 
 
 async def main(parcels: int, late: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
-    broker, postgres = EmbeddedBroker(free_port(), workdir / "broker.log"), EmbeddedPostgres(workdir / "pg")
-    broker.start()
-    database_url = await asyncio.to_thread(postgres.start)
-    await create_topics(broker.bootstrap_servers, [*CONTRACT.topics_to_create(), ("bench.raw", 4, {})])
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5)
-    await producer.start()
-    worker = None
-    conn = await asyncpg.connect(database_url)
-    try:
-        now = datetime.now(UTC)
-        backlog = parcel_events("bench-backlog", parcels, now - timedelta(days=2))
-        await produce(producer, backlog)
+    async with bench_stack("tracking") as stack:
+        backlog = parcel_events("bench-backlog", parcels, datetime.now(UTC) - timedelta(days=2))
+        await produce(stack.producer, backlog)
         print(f"backlog: {len(backlog):,} events ({parcels:,} parcels: announcement + 5 scans each)")
-        raw_rate = await raw_consume_produce(broker.bootstrap_servers, producer, len(backlog), "shop.shipments")
+        raw_rate = await raw_consume_produce(stack.kafka, stack.producer, len(backlog), "shop.shipments")
         print(f"raw baseline, aiokafka consume -> produce -> commit: {raw_rate:,.0f} events/s")
 
-        worker = Worker("tracking", broker.bootstrap_servers, database_url, workdir)
-        await worker.ready()
-        rate = await throughput(conn, "tracking", INBOX, len(backlog))
-        delivered = await conn.fetchval(
-            "SELECT count(*) FROM tracking.shipments WHERE merchant_id = 'bench-backlog' AND status = 'delivered'"
-        )
-        assert delivered == parcels, f"{delivered} of {parcels} parcels delivered"
-        print(f"tracking worker: {rate:,.0f} events/s ({rate / raw_rate:.2f} of raw)")
+        with Worker("tracking", stack.kafka, stack.database_url, stack.workdir) as worker:
+            await worker.ready()
+            rate = await throughput(stack.conn, "tracking", INBOX, len(backlog))
+            delivered = await stack.conn.fetchval(
+                "SELECT count(*) FROM tracking.shipments WHERE merchant_id = 'bench-backlog' AND status = 'delivered'"
+            )
+            assert delivered == parcels, f"{delivered} of {parcels} parcels delivered"
+            print(f"tracking worker: {rate:,.0f} events/s ({rate / raw_rate:.2f} of raw)")
 
-        await produce(producer, late_parcels("bench-late", late, datetime.now(UTC)))
-        latencies = await detection_latencies(conn, "bench-late", late)
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        print(f"delay detection for {late} parcels past their promise: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
-        rss = worker.peak_rss_mb()
-        print(f"worker peak RSS: {rss:.0f} MB")
-    finally:
-        await conn.close()
-        await producer.stop()
-        if worker:
-            worker.stop()
-        broker.stop()
-        await asyncio.to_thread(postgres.stop)
+            await produce(stack.producer, late_parcels("bench-late", late, datetime.now(UTC)))
+            latencies = await detection_latencies(stack.conn, "bench-late", late)
+            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            print(f"delay detection for {late} parcels past their promise: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+            rss = worker.peak_rss_mb()
+            print(f"worker peak RSS: {rss:.0f} MB")
     ratio = rate / raw_rate
     print(f"RESULT tracking events_per_s={rate:.0f} p99_ms={p99:.0f} rss_mb={rss:.0f} ratio_to_raw={ratio:.2f}")
 
