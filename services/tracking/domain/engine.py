@@ -181,10 +181,7 @@ def _on_scan(board: Board, event: Envelope, rules: DeliveryRules, transit_for: T
             "tracking.shipment_status_changed",
             s.merchant_id,
             {
-                "shipment_id": s.shipment_id,
-                "order_id": s.order_id,
-                "customer_id": s.customer_id,
-                "carrier": s.carrier,
+                **_parcel(s),
                 "tracking_number": s.tracking_number,
                 "from_status": transition.from_status,
                 "to_status": transition.to_status,
@@ -211,10 +208,7 @@ def _after_transition(board: Board, s: Shipment, event: Envelope, at: datetime) 
             "tracking.shipment_delivered",
             s.merchant_id,
             {
-                "shipment_id": s.shipment_id,
-                "order_id": s.order_id,
-                "customer_id": s.customer_id,
-                "carrier": s.carrier,
+                **_parcel(s),
                 "tracking_number": s.tracking_number,
                 "delivered_at": at.isoformat(),
                 "promised_delivery_date": _iso(s.promised_date),
@@ -293,7 +287,7 @@ def _refresh(
 
 
 def _announce(board: Board, s: Shipment, change: delays.Change, now: datetime, cause: uuid.UUID) -> None:
-    base = {"shipment_id": s.shipment_id, "order_id": s.order_id, "customer_id": s.customer_id, "carrier": s.carrier}
+    base = _parcel(s)
     pair_cause = uuid.uuid5(cause, f"{change.problem}:{change.reason}:{change.raised}")
     log_row = (s.merchant_id, s.shipment_id, s.carrier, change.problem, change.reason, change.raised, now)
     board.problem_log.append(log_row)
@@ -336,6 +330,11 @@ def _announce(board: Board, s: Shipment, change: delays.Change, now: datetime, c
         board.emit("tracking.shipment_exception", s.merchant_id, data, cause=pair_cause, at=now)
     if change.problem in PROBLEM_MESSAGE:
         board.notify(s, PROBLEM_MESSAGE[change.problem], change.problem, now, reason=change.reason)
+
+
+def _parcel(s: Shipment) -> dict[str, Any]:
+    """The facts every tracking event about a parcel starts with."""
+    return {"shipment_id": s.shipment_id, "order_id": s.order_id, "customer_id": s.customer_id, "carrier": s.carrier}
 
 
 def _iso(day: date | None) -> str | None:
