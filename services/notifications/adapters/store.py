@@ -265,20 +265,21 @@ async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, custo
 async def cancel_pending(
     conn: asyncpg.Connection, cancels: list[tuple[str, str, str, str | None, str]], now: datetime
 ) -> list[Envelope]:
-    """Cancel-on-event: pending notifications the event made pointless; returns their suppressed events."""
-    events: list[Envelope] = []
-    for merchant_id, customer_id, template, trigger_id, why in cancels:
-        rows = await conn.fetch(
-            "UPDATE notifications SET status = 'suppressed', status_reason = $5 "
-            "WHERE merchant_id = $1 AND customer_id = $2 AND template = $3 AND status = 'pending' "
-            "AND ($4::text IS NULL OR trigger_id = $4) RETURNING notification_id, merchant_id, customer_id, template",
-            merchant_id,
-            customer_id,
-            template,
-            trigger_id,
-            why,
-        )
-        events += [outcome_event("notification.suppressed", dict(r), now, reason=why) for r in rows]
+    """Cancel-on-event: pending notifications the events made pointless, in one statement per batch (every
+    order asks to cancel its customer's cart reminders); returns their suppressed events."""
+    if not cancels:
+        return []
+    rows = await conn.fetch(
+        """
+        UPDATE notifications n SET status = 'suppressed', status_reason = k.why
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k(m, c, t, trigger, why)
+        WHERE n.merchant_id = k.m AND n.customer_id = k.c AND n.template = k.t AND n.status = 'pending'
+          AND (k.trigger IS NULL OR n.trigger_id = k.trigger)
+        RETURNING n.notification_id, n.merchant_id, n.customer_id, n.template, k.why
+        """,
+        *[list(column) for column in zip(*cancels, strict=True)],
+    )
+    events = [outcome_event("notification.suppressed", dict(r), now, reason=r["why"]) for r in rows]
     return events
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from itertools import groupby
 
 import asyncpg
 
@@ -28,15 +30,19 @@ SHOP_TYPES = frozenset(
 
 
 async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    # In stream order: an erasure wipes what came before it in the same batch, not what follows.
-    for event in events:
-        if event.type == "consent.changed":
-            await record_consent(conn, [event])
-        elif event.type == "customer.erasure_requested":
-            await erase_customers(conn, [event])
-        else:
-            await upsert_contacts(conn, [event])
+    # In stream order, a run of events of one kind at a time: an erasure wipes what came before it in the
+    # batch, not what follows, and a batch of customer updates is still one statement.
+    for kind, run in groupby(events, key=_contact_action):
+        await kind(conn, list(run))
     return []
+
+
+def _contact_action(event: Envelope) -> Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]:
+    if event.type == "consent.changed":
+        return record_consent
+    if event.type == "customer.erasure_requested":
+        return erase_customers
+    return upsert_contacts
 
 
 async def handle_triggers(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
