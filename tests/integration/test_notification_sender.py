@@ -181,6 +181,17 @@ async def test_an_unreachable_smtp_server_is_retried_later(sender, smtp, merchan
     assert len(read_mails(smtp[1])) == 1
 
 
+def marketing_opt_in(merchant_id: str, customer_id: str):
+    """The customer confirmed the newsletter (double opt-in) the day before."""
+    return new_envelope(
+        "consent.changed",
+        merchant_id,
+        {"customer_id": customer_id, "channel": "email", "purpose": "marketing", "granted": True,
+         "source": "double_opt_in"},
+        occurred_at=NOW - timedelta(days=1),
+    )  # fmt: skip
+
+
 def voucher_request(merchant_id: str, customer_id: str, years: int):
     return new_envelope(
         "notification.requested",
@@ -206,12 +217,7 @@ async def test_marketing_mail_carries_one_click_unsubscribe_and_the_click_stops_
     from services.notifications.entrypoints.api import router
 
     pool = sender.runtime.pool
-    opt_in = new_envelope(
-        "consent.changed",
-        merchant_id,
-        {"customer_id": "c7", "channel": "email", "purpose": "marketing", "granted": True, "source": "double_opt_in"},
-        occurred_at=NOW - timedelta(days=1),
-    )
+    opt_in = marketing_opt_in(merchant_id, "c7")
     async with pool.acquire() as conn:
         await upsert_contacts(conn, [customer_event(merchant_id, "c7")])
         await record_consent(conn, [opt_in])
@@ -337,12 +343,7 @@ async def test_a_fourth_marketing_mail_in_a_week_waits_for_the_next_free_slot(se
     from services.notifications.adapters.store import record_consent
 
     pool = sender.runtime.pool
-    opt_in = new_envelope(
-        "consent.changed",
-        merchant_id,
-        {"customer_id": "c12", "channel": "email", "purpose": "marketing", "granted": True, "source": "double_opt_in"},
-        occurred_at=NOW - timedelta(days=1),
-    )
+    opt_in = marketing_opt_in(merchant_id, "c12")
     async with pool.acquire() as conn:
         await upsert_contacts(conn, [customer_event(merchant_id, "c12")])
         await record_consent(conn, [opt_in])
