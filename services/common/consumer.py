@@ -71,6 +71,17 @@ class BatchOutcome:
     dead_lettered: list[tuple[RawMessage, str]] = field(default_factory=list)
 
 
+@dataclass
+class PreparedBatch:
+    """A fetched batch decoded and validated, not yet applied."""
+
+    messages: Sequence[RawMessage]
+    #: Wall time spent decoding; the batch duration metric adds it to the apply time.
+    decode_s: float = 0.0
+    envelopes: list[tuple[RawMessage, Envelope]] = field(default_factory=list)
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+
+
 class BatchConsumer:
     def __init__(
         self,
@@ -97,20 +108,34 @@ class BatchConsumer:
 
     async def process_batch(self, messages: Sequence[RawMessage]) -> BatchOutcome:
         """Apply a batch durably; returns only once everything in it is committed or dead-lettered."""
+        return await self.apply(await self.prepare(messages))
+
+    async def prepare(self, messages: Sequence[RawMessage], *, chunk: int = 256) -> PreparedBatch:
+        """Decode and validate (CPU only, no I/O): the batch loop runs this for the next batch while the
+        current one waits on PostgreSQL. It yields to the event loop every `chunk` messages so that the
+        batch in flight resumes as soon as its database answer arrives."""
         started = time.perf_counter()
-        outcome = BatchOutcome()
-        envelopes: list[tuple[RawMessage, Envelope]] = []
-        for message in messages:
-            self.metrics.events_consumed.labels(self.service, message.topic).inc()
+        prepared = PreparedBatch(messages)
+        wanted = self.subscription.event_types
+        consumed = self.metrics.events_consumed
+        for i, message in enumerate(messages):
+            if i and i % chunk == 0:
+                await asyncio.sleep(0)
+            consumed.labels(self.service, message.topic).inc()
             try:
                 envelope = self._decode(message)
             except InvalidMessage as exc:
-                outcome.dead_lettered.append((message, exc.reason))
+                prepared.outcome.dead_lettered.append((message, exc.reason))
                 continue
-            wanted = self.subscription.event_types
             if wanted is None or envelope.type in wanted:
-                envelopes.append((message, envelope))
+                prepared.envelopes.append((message, envelope))
+        prepared.decode_s = time.perf_counter() - started
+        return prepared
 
+    async def apply(self, prepared: PreparedBatch) -> BatchOutcome:
+        """Apply a prepared batch in one transaction; returns once it is committed or dead-lettered."""
+        started = time.perf_counter()
+        outcome, envelopes = prepared.outcome, prepared.envelopes
         while True:
             try:
                 current = [e for _, e in envelopes]
@@ -134,7 +159,7 @@ class BatchConsumer:
             if self.subscription.on_committed is not None:
                 self.subscription.on_committed(emitted)
         await self._dead_letter(outcome.dead_lettered)
-        self._record(messages, outcome, time.perf_counter() - started)
+        self._record(prepared.messages, outcome, time.perf_counter() - started + prepared.decode_s)
         return outcome
 
     def _decode(self, message: RawMessage) -> Envelope:

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     #: Micro-batch shape: one DB transaction per batch (DESIGN §2: per-event commits cost 20x).
     batch_max_events: int = Field(500, ge=1, le=20_000)
     batch_max_wait_s: float = Field(0.1, gt=0, le=10)
+    #: Concurrent transactions per consumer, each for a fixed share of the partitions (aiokafka engine).
+    batch_lanes: int = Field(2, ge=1, le=16)
     outbox_poll_interval_s: float = Field(0.05, gt=0, le=10)
     scheduler_poll_interval_s: float = Field(1.0, gt=0, le=60)
     db_pool_max: int = Field(10, ge=2, le=100)

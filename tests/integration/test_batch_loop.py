@@ -16,18 +16,36 @@ pytestmark = pytest.mark.integration
 
 
 class Recorder:
-    """Stands in for a BatchConsumer: records what it was handed (or fails like a bug would)."""
+    """Stands in for a BatchConsumer: records what it was handed (or fails like a bug would).
 
-    def __init__(self, fail: bool = False) -> None:
+    `gate`, when given, holds every apply until it is set, so a test can look at the loop mid-batch."""
+
+    def __init__(self, fail: bool = False, gate: asyncio.Event | None = None) -> None:
         self.batches: list[list[tuple[int, int]]] = []
         self.fail = fail
+        self.gate = gate
         self.highwater = None
         self.assigned: set[tuple[str, int]] = set()
+        self.applying = 0
+        self.most_applying = 0
+        self.prepared_while_applying = 0
 
-    async def process_batch(self, messages) -> None:
+    async def prepare(self, messages):
+        if self.applying:
+            self.prepared_while_applying += 1
+        return list(messages)
+
+    async def apply(self, messages) -> None:
         if self.fail:
             raise RuntimeError("a bug in a handler")
-        self.batches.append([(m.partition, m.offset) for m in messages])
+        self.applying += 1
+        self.most_applying = max(self.most_applying, self.applying)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            self.batches.append([(m.partition, m.offset) for m in messages])
+        finally:
+            self.applying -= 1
 
     def refresh_lag(self, assigned: set[tuple[str, int]]) -> None:
         self.assigned = assigned
@@ -65,8 +83,59 @@ async def test_offsets_are_committed_after_each_applied_batch(infra, settings, p
     await loop.start()
     await run_until(loop, lambda: sum(len(b) for b in recorder.batches) >= 30)
     handed = sorted(m for b in recorder.batches for m in b)
-    assert handed == sorted((n % 2, n // 2) for n in range(30))  # each message once, in partition order
+    assert handed == sorted((n % 2, n // 2) for n in range(30))  # each message once
+    for partition in (0, 1):  # and each partition's messages in offset order, in one lane only
+        offsets = [o for b in recorder.batches for p, o in b if p == partition]
+        assert offsets == sorted(offsets)
+    assert all(len({p for p, _ in b}) == 1 for b in recorder.batches), "two lanes: one partition per lane"
     assert await committed(infra, group, topic) == {0: 15, 1: 15}
+
+
+async def test_lanes_apply_together_and_offsets_wait_for_every_lane(infra, settings, producer) -> None:
+    """Both partitions' batches are in flight at once; nothing is committed until both are applied; the
+    next fetch is read and decoded meanwhile but applied only after them."""
+    topic, group = f"loop-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka, [(topic, 2, {})])
+    for n in range(10):
+        await producer.send_and_wait(topic, b"x", partition=n % 2)
+    gate = asyncio.Event()
+    recorder = Recorder(gate=gate)
+    loop = BatchLoop(settings.model_copy(update={"batch_lanes": 2}), group, (topic,), recorder)  # type: ignore[arg-type]
+    await loop.start()
+    task = asyncio.create_task(loop.run())
+    try:
+        await wait_for(lambda: recorder.applying == 2)
+        for n in range(10, 14):  # a second fetch arrives while the first is held
+            await producer.send_and_wait(topic, b"x", partition=n % 2)
+        await wait_for(lambda: recorder.prepared_while_applying >= 1)
+        assert await committed(infra, group, topic) == {0: None, 1: None}
+        assert recorder.batches == [] and recorder.most_applying == 2
+
+        gate.set()
+        await wait_for(lambda: sum(len(b) for b in recorder.batches) >= 14)
+        await wait_for_commit(infra, group, topic, {0: 7, 1: 7})
+        assert recorder.most_applying == 2  # the second fetch never overlapped the first
+    finally:
+        loop.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_for(condition, timeout_s: float = 30) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def wait_for_commit(infra, group: str, topic: str, expected: dict[int, int], timeout_s: float = 30) -> None:
+    seen: dict[int, int | None] = {}
+    for _ in range(int(timeout_s / 0.2)):
+        seen = await committed(infra, group, topic)
+        if seen == expected:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"committed {seen}, expected {expected}")
 
 
 async def test_a_failing_batch_crashes_without_committing(infra, settings, producer) -> None:
