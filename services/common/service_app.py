@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 tasks.append(asyncio.create_task(loop.run(), name=f"consume-{subscription.name}"))
         for task in tasks:
             task.add_done_callback(_crash_on_failure)
+        freeze_startup_heap()
         try:
             if faust_app is not None:
                 async with faust_app_running(faust_app, stop_timeout=30):
@@ -191,6 +193,17 @@ def _consumer_factory(runtime: Runtime, subscription: Subscription) -> Callable[
         )
 
     return build
+
+
+def freeze_startup_heap() -> None:
+    """Exclude everything built at start-up (modules, schemas, pools) from the cyclic garbage collector.
+
+    A worker's start-up heap is large and lives forever, yet each full collection walked it again: measured
+    with `bench/kernel_batch.py`'s path, collections took ~20% of a busy worker's CPU, and 4% after freezing.
+    Reference counting still frees everything as before; only the cycle search skips these objects.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _crash_on_failure(task: asyncio.Task[Any]) -> None:
