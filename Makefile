@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration e2e lint format install system-deps docs bench-kernel bench-loyalty bench-tracking clean
+.PHONY: run test unit integration e2e lint format install system-deps docs templates bench-kernel bench-loyalty bench-tracking clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ format: install
 
 docs: install
 	$(BIN)/retention contract docs --out-dir docs
+
+templates: install  ## rewrite the default notification templates from tools/notification_templates.py
+	$(BIN)/python tools/notification_templates.py
 
 clean:
 	rm -rf .retention .pytest_cache .ruff_cache

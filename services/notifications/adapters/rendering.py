@@ -13,10 +13,14 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from services.notifications.domain.messages import greeting, sign_off
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 #: British English for dates ("5 March 2026"): the shops are European, not American.
 BABEL_LOCALES = {"de": "de_DE", "en": "en_GB"}
+DEFAULT_BRAND_COLOUR = "#1f6feb"
 
 
 @dataclass(frozen=True)
@@ -31,26 +35,48 @@ class Renderer:
         # Sandbox + autoescape: merchant-authored templates (issue 5) will share this environment.
         self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(folder),
-            autoescape=select_autoescape(enabled_extensions=("j2",), default=True),
+            autoescape=select_autoescape(enabled_extensions=("j2",), default=True),  # _page.html.j2 too
             undefined=StrictUndefined,
         )
         self.env.filters["number"] = format_number
         self.env.filters["day"] = format_day
         self.env.filters["money"] = format_money
 
+        self.page = self.env.get_template("_page.html.j2")
+
     def render(self, template: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
+        """One message's blocks, greeting and sign-off from the context's name and form of address, the HTML
+        in the merchant's frame (logo, colour) and the legal footer under both alternatives."""
         compiled = self.env.get_template(f"{template}.{locale}.j2")
-        ctx = compiled.new_context({**context, "locale": locale})
+        context = {
+            "greeting": greeting(
+                locale,
+                formal=bool(context.get("formal")),
+                first_name=context.get("first_name"),
+                last_name=context.get("last_name"),
+                salutation=context.get("salutation"),
+            ),
+            "sign_off": sign_off(locale, formal=bool(context.get("formal"))),
+            "brand_colour": DEFAULT_BRAND_COLOUR,
+            "brand_logo_url": None,
+            "legal_footer": None,
+            **context,
+            "locale": locale,
+        }
+        ctx = compiled.new_context(context)
 
         def block(name: str) -> str:
             return "".join(compiled.blocks[name](ctx)).strip()
 
         # The subject goes into a header: no HTML escaping there, and no line breaks (header injection).
-        subject = " ".join(block("subject").split())
+        subject = _unescape(" ".join(block("subject").split()))
         # Optional sentences that had nothing to say leave empty paragraphs: drop them.
         text = re.sub(r"\n{3,}", "\n\n", _unescape(block("text")))
-        page = re.sub(r"<p>\s*</p>\n?", "", block("html"))
-        return RenderedMessage(subject=_unescape(subject), text=text, html=page)
+        if context["legal_footer"]:
+            text += f"\n\n--\n{context['legal_footer']}"
+        body = re.sub(r"<p( [^>]*)?>\s*</p>\n?", "", block("html"))
+        page = self.page.render({**context, "subject": subject, "body": Markup(body)})
+        return RenderedMessage(subject=subject, text=text, html=page)
 
 
 def format_number(value: object, locale: str) -> str:

@@ -157,8 +157,45 @@ OPTIONAL_FACTS = (
     "valid_until",
     "reason",
     "free_shipping",
+    "goodwill_points",
+    "points",
+    "code",
+    "percent_off",
+    "code_expires_at",
+    "last_order_at",
+    "shop_url",
+    "title",
+    "body",
+    "offer",
+    "products",
+    "customer_email",
 )
 CARRIER_NAMES = {"dhl": "DHL", "dpd": "DPD", "gls": "GLS", "hermes": "Hermes", "ups": "UPS"}
+
+
+def greeting(
+    locale: str,
+    *,
+    formal: bool = False,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    salutation: str | None = None,
+) -> str:
+    """'Hallo Anna,' / formal 'Guten Tag Frau Schmidt,' (the Anrede the customer chose) / 'Hello Anna,'."""
+    if locale == "de":
+        if not formal:
+            return f"Hallo {first_name}," if first_name else "Hallo,"
+        if salutation in ("frau", "herr") and last_name:
+            return f"Guten Tag {salutation.capitalize()} {last_name},"
+        name = " ".join(p for p in (first_name, last_name) if p)
+        return f"Guten Tag {name}," if name else "Guten Tag,"
+    return f"Hello {first_name}," if first_name else "Hello,"
+
+
+def sign_off(locale: str, *, formal: bool = False) -> str:
+    if locale == "de":
+        return "Freundliche Grüße" if formal else "Viele Grüße"
+    return "Kind regards"
 
 
 def template_context(
