@@ -353,3 +353,59 @@ async def test_a_fourth_marketing_mail_in_a_week_waits_for_the_next_free_slot(se
     row = await pool.fetchrow("SELECT status, status_reason, not_before FROM notifications WHERE status = 'pending'")
     assert "frequency budget" in row["status_reason"] and row["not_before"] == NOW + timedelta(days=7)
     assert len(read_mails(smtp[1])) == 4
+
+
+async def test_review_flows_reply_to_the_customer_alert_the_team_and_respect_switched_off_messages(
+    sender, smtp, merchant_id: str
+) -> None:
+    """Shop events through the flows consumer, the merchant's settings from PostgreSQL, real SMTP: a 1-star
+    review gets the customer a reply and the team an alert in the merchant's frame; a message the merchant
+    switched off after it was scheduled is suppressed at send time with the reason."""
+    from services.notifications.adapters.store import save_settings
+    from services.notifications.domain.settings import NotificationSettings
+    from services.notifications.entrypoints.consumers import handle_shop_events
+    from tests.tracking_events import placed
+
+    pool = sender.runtime.pool
+    settings = NotificationSettings(
+        sender_name="Schuhhaus Müller",
+        brand_colour="#7a1f3d",
+        brand_logo_url="https://cdn.schuhhaus.example/logo.png",
+        review_alert_email="team@schuhhaus.example",
+        review_alert_locale="en",
+    )
+    await save_settings(pool, merchant_id, settings)
+    review = new_envelope(
+        "review.submitted",
+        merchant_id,
+        {"review_id": "rv-1", "customer_id": "c20", "order_id": "o20", "rating": 1, "title": "Kaputt angekommen",
+         "body": "Die Sohle war eingerissen.", "has_photo": False, "locale": "de"},
+        occurred_at=NOW,
+    )  # fmt: skip
+    order = placed("o21", NOW, customer="c20").model_copy(update={"merchant_id": merchant_id})
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "c20")])
+        await handle_shop_events(conn, [review, order])
+        await handle_shop_events(conn, [review])  # redelivered: nothing new
+    assert await sender.send_due(NOW) == 3  # reply, alert, order confirmation; the rest is due later
+    mails = {m["To"]: m for m in read_mails(smtp[1]) if m["Subject"] != "Danke für deine Bestellung O21"}
+    reply = mails["Anna Schmidt <anna.schmidt@example.de>"]
+    assert reply["Subject"] == "Das tut uns leid – wir möchten es wiedergutmachen"
+    assert "„Kaputt angekommen“" in reply.get_body(("plain",)).get_content()
+    html = reply.get_body(("html",)).get_content()
+    assert "#7a1f3d" in html and 'src="https://cdn.schuhhaus.example/logo.png"' in html
+    alert = mails["team@schuhhaus.example"]
+    assert alert["Subject"] == "Negative review: 1 of 5 stars on order o20"
+    assert "Die Sohle war eingerissen." in alert.get_body(("plain",)).get_content()
+    assert alert["List-Unsubscribe"] is None
+
+    # Switched off after scheduling: decided at send time, with the reason, and no SMTP call.
+    assert await sender.send_due(NOW + timedelta(hours=1)) == 0  # the first-order thank-you needs consent
+    await save_settings(pool, merchant_id, settings.model_copy(update={"disabled_messages": frozenset({"win_back"})}))
+    assert await sender.send_due(NOW + timedelta(days=91)) == 0
+    rows = await pool.fetch("SELECT template, status, status_reason FROM notifications ORDER BY template")
+    by_template = {r["template"]: r for r in rows}
+    assert by_template["win_back"]["status"] == "suppressed"
+    assert by_template["win_back"]["status_reason"] == "message switched off by the merchant"
+    assert by_template["first_order_thank_you"]["status_reason"] == "no marketing consent"
+    assert len(read_mails(smtp[1])) == 3

@@ -215,6 +215,10 @@ def test_birthday_points_on_the_day_once_a_year_but_not_belated() -> None:
     model.run_jobs(datetime(2026, 3, 5, 6, 1, tzinfo=UTC))
     model.run_jobs(datetime(2026, 3, 6, tzinfo=UTC))
     assert [(e.reason_code, e.points) for e in model.entries("c1")] == [("birthday", 100)]
+    greetings = [e.data for e in model.book.emitted if e.type == "notification.requested"]
+    greetings = [g for g in greetings if g["message"] == "birthday"]
+    assert len(greetings) == 1 and greetings[0]["category"] == "marketing"  # once, and only with consent
+    assert greetings[0]["variables"] == {"points": 100}
     late = LoyaltyModel()
     late.deliver([event("customer.updated", T0, {"customer_id": "c1", "birthday": "1990-03-05"})])
     late.run_jobs(datetime(2026, 3, 20, tzinfo=UTC))  # the job ran two weeks late: no belated points...

@@ -169,8 +169,8 @@ def test_shop_flows_order_received_cart_reminder_cancelled_by_the_order_and_revi
     assert reminder.not_before == MON + timedelta(hours=1) and reminder.trigger_at == reminder.not_before
     order = placed("o1", MON + timedelta(minutes=20)).model_copy(update={"merchant_id": "m1"})
     decided = flows.decide([order])
-    assert [r.template for r in decided.requests] == ["order_received"]
-    assert decided.cancel == [("m1", "c1", "cart_reminder", None, "cancelled: the order arrived")]
+    assert [r.template for r in decided.requests] == ["order_received", "first_order_thank_you", "win_back"]
+    assert decided.cancel[0] == flows.Cancel("m1", "c1", "cart_reminder", "cancelled: the order arrived")
     delivered = new_envelope(
         "tracking.order_delivered",
         "m1",

@@ -159,7 +159,7 @@ def birthday_points(
     if now - due > timedelta(days=3):  # a birthday long past (imported history, an outage): no belated points
         schedule_birthday(book, merchant_id, account, now)
         return
-    credit_bonus(
+    entry = credit_bonus(
         book,
         programme,
         merchant_id,
@@ -169,5 +169,15 @@ def birthday_points(
         natural_key=("birthday", account.customer_id, now.year),
         source=None,
         now=now,
+    )
+    # The greeting goes out with or without points (a zero bonus, a cap), once a year: marketing, by consent.
+    book.notify(
+        merchant_id,
+        account.customer_id,
+        "birthday",
+        cause=stable_id("birthday-greeting", merchant_id, account.customer_id, now.year),
+        occurred_at=now,
+        category="marketing",
+        variables={"points": entry.points if entry else None},
     )
     schedule_birthday(book, merchant_id, account, now + timedelta(days=1))

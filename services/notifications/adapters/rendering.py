@@ -48,6 +48,7 @@ class Renderer:
         """One message's blocks, greeting and sign-off from the context's name and form of address, the HTML
         in the merchant's frame (logo, colour) and the legal footer under both alternatives."""
         compiled = self.env.get_template(f"{template}.{locale}.j2")
+        context = {**context, **_localized(context.get("localized"), locale)}
         context = {
             "greeting": greeting(
                 locale,
@@ -77,6 +78,13 @@ class Renderer:
         body = re.sub(r"<p( [^>]*)?>\s*</p>\n?", "", block("html"))
         page = self.page.render({**context, "subject": subject, "body": Markup(body)})
         return RenderedMessage(subject=subject, text=text, html=page)
+
+
+def _localized(texts: object, locale: str) -> dict[str, Any]:
+    """Merchant-written facts per language ({"de": {...}, "en": {...}}): only the customer's language, never a
+    sentence in another one (a flow that must always say something fills every language itself)."""
+    chosen = texts.get(locale) if isinstance(texts, dict) else None
+    return chosen if isinstance(chosen, dict) else {}
 
 
 def format_number(value: object, locale: str) -> str:

@@ -11,7 +11,8 @@ import asyncpg
 from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.outbox import write_outbox
-from services.notifications.domain.messages import MARKETING_WINDOW, Contact, Decision, NotificationRequest
+from services.notifications.domain.flows import Cancel, OrderFacts
+from services.notifications.domain.messages import Contact, Decision, NotificationRequest
 from services.notifications.domain.settings import NotificationSettings
 
 
@@ -108,7 +109,7 @@ async def claim_due(
     pool: asyncpg.Pool,
     now: datetime,
     limit: int,
-    decide: Callable[[dict[str, Any]], Decision],
+    decide: Callable[[dict[str, Any], NotificationSettings], Decision],
     retry_wait: timedelta,
     contract: Contract | None = None,
 ) -> list[dict[str, Any]]:
@@ -133,11 +134,15 @@ async def claim_due(
             now,
             limit,
         )
-        recent = await _recent_marketing(conn, [dict(r) for r in rows], now)
+        merchants = await settings_of(conn, sorted({r["merchant_id"] for r in rows})) if rows else {}
+        window = timedelta(days=max((m.budget_days for m in merchants.values()), default=7))
+        recent = await _recent_marketing(conn, [dict(r) for r in rows], now, window)
         to_send, updates, suppressed = [], [], []
         for row in map(dict, rows):
+            if row["category"] == "merchant":  # to the merchant's team: the address travels with the request
+                _address_merchant(row)
             row["recent_marketing"] = recent.setdefault((row["merchant_id"], row["customer_id"]), [])
-            verdict, reason, until = decide(row)
+            verdict, reason, until = decide(row, merchants[row["merchant_id"]])
             if verdict == "send":
                 if row["category"] == "marketing":  # counts against the budget of the rest of this batch too
                     row["recent_marketing"].append(now)
@@ -160,8 +165,21 @@ async def claim_due(
         return to_send
 
 
+def _address_merchant(row: dict[str, Any]) -> None:
+    context = row["context"]
+    row.update(
+        email=context.get("recipient_email"),
+        locale=context.get("recipient_locale") or "de",
+        first_name=None,
+        last_name=None,
+        salutation=None,
+        time_zone=None,
+        known=True,
+    )
+
+
 async def _recent_marketing(
-    conn: asyncpg.Connection, rows: list[dict[str, Any]], now: datetime
+    conn: asyncpg.Connection, rows: list[dict[str, Any]], now: datetime, window: timedelta
 ) -> dict[tuple[str, str], list[datetime]]:
     """When each customer of a marketing row last got marketing mail, within the budget window."""
     keys = sorted({(r["merchant_id"], r["customer_id"]) for r in rows if r["category"] == "marketing"})
@@ -174,7 +192,7 @@ async def _recent_marketing(
         "WHERE n.category = 'marketing' AND n.status = 'sent' AND n.sent_at > $3 GROUP BY 1, 2",
         [m for m, _ in keys],
         [c for _, c in keys],
-        now - MARKETING_WINDOW,
+        now - window,
     )
     return {(r["merchant_id"], r["customer_id"]): list(r["sent"]) for r in found}
 
@@ -262,9 +280,7 @@ async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, custo
     )
 
 
-async def cancel_pending(
-    conn: asyncpg.Connection, cancels: list[tuple[str, str, str, str | None, str]], now: datetime
-) -> list[Envelope]:
+async def cancel_pending(conn: asyncpg.Connection, cancels: list[Cancel], now: datetime) -> list[Envelope]:
     """Cancel-on-event: pending notifications the events made pointless, in one statement per batch (every
     order asks to cancel its customer's cart reminders); returns their suppressed events."""
     if not cancels:
@@ -272,18 +288,62 @@ async def cancel_pending(
     rows = await conn.fetch(
         """
         UPDATE notifications n SET status = 'suppressed', status_reason = k.why
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k(m, c, t, trigger, why)
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+             AS k(m, c, t, trigger, keep, why)
         WHERE n.merchant_id = k.m AND n.customer_id = k.c AND n.template = k.t AND n.status = 'pending'
-          AND (k.trigger IS NULL OR n.trigger_id = k.trigger)
+          AND (k.trigger IS NULL OR n.trigger_id = k.trigger) AND n.trigger_id IS DISTINCT FROM k.keep
         RETURNING n.notification_id, n.merchant_id, n.customer_id, n.template, k.why
         """,
-        *[list(column) for column in zip(*cancels, strict=True)],
+        [c.merchant_id for c in cancels],
+        [c.customer_id for c in cancels],
+        [c.template for c in cancels],
+        [c.trigger_id for c in cancels],
+        [c.keep for c in cancels],
+        [c.why for c in cancels],
     )
-    events = [outcome_event("notification.suppressed", dict(r), now, reason=r["why"]) for r in rows]
-    return events
+    return [outcome_event("notification.suppressed", dict(r), now, reason=r["why"]) for r in rows]
 
 
-async def settings_of(pool: asyncpg.Pool, merchant_ids: list[str]) -> dict[str, NotificationSettings]:
+async def save_order_facts(conn: asyncpg.Connection, orders: list[OrderFacts]) -> None:
+    await conn.executemany(
+        "INSERT INTO order_facts (merchant_id, order_id, customer_id, order_number, categories, placed_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        [(o.merchant_id, o.order_id, o.customer_id, o.order_number, list(o.categories), o.placed_at) for o in orders],
+    )
+
+
+async def order_facts_of(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], OrderFacts]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT o.* FROM order_facts o JOIN unnest($1::text[], $2::text[]) AS k(m, o) "
+        "ON o.merchant_id = k.m AND o.order_id = k.o",
+        [m for m, _ in keys],
+        [o for _, o in keys],
+    )
+    return {
+        (r["merchant_id"], r["order_id"]): OrderFacts(
+            r["merchant_id"], r["order_id"], r["customer_id"], r["order_number"], r["placed_at"], tuple(r["categories"])
+        )
+        for r in rows
+    }
+
+
+async def customers_with_orders(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT o.merchant_id, o.customer_id FROM order_facts o "
+        "JOIN unnest($1::text[], $2::text[]) AS k(m, c) ON o.merchant_id = k.m AND o.customer_id = k.c",
+        [m for m, _ in keys],
+        [c for _, c in keys],
+    )
+    return {(r["merchant_id"], r["customer_id"]) for r in rows}
+
+
+async def settings_of(
+    pool: asyncpg.Pool | asyncpg.Connection, merchant_ids: list[str]
+) -> dict[str, NotificationSettings]:
     rows = await pool.fetch(
         "SELECT merchant_id, config FROM settings WHERE merchant_id = ANY($1::text[])", merchant_ids
     )
@@ -306,6 +366,9 @@ async def erase_customers(conn: asyncpg.Connection, events: list[Envelope]) -> N
     for event in events:
         merchant_id, customer_id = event.merchant_id, event.data["customer_id"]
         await conn.execute("DELETE FROM contacts WHERE merchant_id = $1 AND customer_id = $2", merchant_id, customer_id)
+        await conn.execute(
+            "DELETE FROM order_facts WHERE merchant_id = $1 AND customer_id = $2", merchant_id, customer_id
+        )
         await conn.execute(
             "UPDATE notifications SET context = '{}'::jsonb, message_id = NULL, "
             "status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END, "

@@ -100,6 +100,16 @@ def resolve_locale(locale: str | None) -> str:
     return language if language in SUPPORTED_LOCALES else "de"
 
 
+@dataclass(frozen=True)
+class SendingPolicy:
+    """A merchant's marketing limits (their settings; these defaults otherwise)."""
+
+    budget_mails: int = MARKETING_BUDGET
+    budget_window: timedelta = MARKETING_WINDOW
+    quiet_from: time = QUIET_FROM
+    quiet_until: time = QUIET_UNTIL
+
+
 def send_decision(
     contact: Contact | None,
     now: datetime,
@@ -109,9 +119,13 @@ def send_decision(
     trigger_at: datetime | None = None,
     max_age: timedelta = MAX_TRIGGER_AGE,
     recent_marketing: list[datetime] | None = None,
+    policy: SendingPolicy = SendingPolicy(),
+    switched_off: bool = False,
 ) -> Decision:
-    """What to do with a due notification, decided at sending time with `now` passed in: consent and the
-    contact are read now, not when the trigger arrived."""
+    """What to do with a due notification, decided at sending time with `now` passed in: consent, the contact
+    and the merchant's settings are read now, not when the trigger arrived."""
+    if switched_off:
+        return Decision("suppress", "message switched off by the merchant")
     if trigger_at is not None and now - trigger_at > max_age:
         return Decision("suppress", f"stale: the trigger is older than {max_age.days} days (a backfill?)")
     if contact is None:
@@ -121,27 +135,35 @@ def send_decision(
     if category == "marketing":
         if not contact.marketing_consent:
             return Decision("suppress", "no marketing consent")
-        sent = sorted(t for t in recent_marketing or () if t > now - MARKETING_WINDOW)
-        if len(sent) >= MARKETING_BUDGET:  # the next slot opens when the oldest counted mail leaves the window
-            slot = sent[-MARKETING_BUDGET] + MARKETING_WINDOW
-            return Decision("defer", f"frequency budget: {MARKETING_BUDGET} marketing mails in 7 days", slot)
-        until = quiet_hours_end(now, contact.time_zone)
+        window, budget = policy.budget_window, policy.budget_mails
+        sent = sorted(t for t in recent_marketing or () if t > now - window)
+        if len(sent) >= budget:  # the next slot opens when the oldest counted mail leaves the window
+            reason = f"frequency budget: {budget} marketing mails in {window.days} days"
+            return Decision("defer", reason, sent[-budget] + window)
+        until = quiet_hours_end(now, contact.time_zone, policy.quiet_from, policy.quiet_until)
         if until is not None:
             return Decision("defer", "quiet hours in the customer's time zone", until)
     return Decision("send")
 
 
-def quiet_hours_end(now: datetime, time_zone: str | None) -> datetime | None:
-    """When the customer's night ends, if it is night there now (21:00-08:00 local); None in the daytime."""
+def quiet_hours_end(
+    now: datetime, time_zone: str | None, quiet_from: time = QUIET_FROM, quiet_until: time = QUIET_UNTIL
+) -> datetime | None:
+    """When the customer's quiet hours end, if they are on there now (default 21:00-08:00 local); None else."""
+    if quiet_from == quiet_until:
+        return None
     try:
         zone = ZoneInfo(time_zone or DEFAULT_TIME_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo(DEFAULT_TIME_ZONE)
     local = now.astimezone(zone)
-    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+    t = local.time()
+    overnight = quiet_from > quiet_until
+    quiet = (t >= quiet_from or t < quiet_until) if overnight else (quiet_from <= t < quiet_until)
+    if not quiet:
         return None
-    morning = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
-    return datetime.combine(morning, QUIET_UNTIL, tzinfo=zone)
+    day = local.date() if t < quiet_until else local.date() + timedelta(days=1)
+    return datetime.combine(day, quiet_until, tzinfo=zone)
 
 
 #: Facts a template may mention that not every request carries: present as None, so templates can test them.
@@ -207,6 +229,8 @@ def template_context(
     salutation: str | None = None,
     formal: bool = False,
     legal_footer: str | None = None,
+    brand_colour: str | None = None,
+    brand_logo_url: str | None = None,
 ) -> dict[str, Any]:
     """What a template sees: the request's facts, the optional ones defaulted, and a few derived ones."""
     facts: dict[str, Any] = {**dict.fromkeys(OPTIONAL_FACTS), **context}
@@ -216,4 +240,7 @@ def template_context(
     facts["first_name"], facts["merchant_name"] = first_name, merchant_name
     facts["last_name"], facts["salutation"], facts["formal"] = last_name, salutation, formal
     facts["legal_footer"] = legal_footer or None
+    if brand_colour:
+        facts["brand_colour"] = brand_colour
+    facts["brand_logo_url"] = brand_logo_url
     return facts

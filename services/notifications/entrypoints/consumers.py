@@ -12,9 +12,13 @@ from services.common.consumer import Subscription
 from services.common.envelope import Envelope
 from services.notifications.adapters.store import (
     cancel_pending,
+    customers_with_orders,
     erase_customers,
     insert_requests,
+    order_facts_of,
     record_consent,
+    save_order_facts,
+    settings_of,
     upsert_contacts,
 )
 from services.notifications.domain import flows
@@ -23,9 +27,16 @@ from services.notifications.domain.messages import request_for
 CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed", "customer.erasure_requested"})
 #: Every service asks through notification.requested; notifications decides consent, timing and wording.
 TRIGGER_TYPES = frozenset({"notification.requested"})
-#: Shop events notifications acts on itself (order received, cart reminder, review request; cancel-on-event).
+#: Shop events notifications acts on itself (domain/flows.py: its own flows and cancel-on-event).
 SHOP_TYPES = frozenset(
-    {"order.placed", "order.returned", "cart.updated", "cart.checked_out", "tracking.order_delivered"}
+    {
+        "order.placed",
+        "order.returned",
+        "cart.updated",
+        "cart.checked_out",
+        "tracking.order_delivered",
+        "review.submitted",
+    }
 )
 
 
@@ -54,17 +65,28 @@ async def handle_triggers(conn: asyncpg.Connection, events: list[Envelope]) -> l
 
 
 async def handle_shop_events(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    decisions = flows.decide(events)
+    merchants = sorted({e.merchant_id for e in events})
+    delivered = {(e.merchant_id, e.data["order_id"]) for e in events if e.type == "tracking.order_delivered"}
+    ordering = {(e.merchant_id, e.data["customer_id"]) for e in events if e.type == "order.placed"}
+    decisions = flows.decide(
+        events,
+        await settings_of(conn, merchants),
+        await order_facts_of(conn, delivered),
+        await customers_with_orders(conn, ordering),
+    )
+    await save_order_facts(conn, decisions.orders)
+    # Cancellations first: flows.decide already applied them to this batch's own requests in stream order.
+    suppressed = await cancel_pending(conn, decisions.cancel, datetime.now(UTC))
     await insert_requests(conn, decisions.requests)
     await insert_requests(conn, decisions.replace, replace=True)
-    return await cancel_pending(conn, decisions.cancel, datetime.now(UTC))
+    return suppressed
 
 
 def subscriptions() -> list[Subscription]:
     return [
         Subscription(
             "notifications.flows",
-            ("shop.orders", "shop.carts", "tracking.events"),
+            ("shop.orders", "shop.carts", "tracking.events", "shop.reviews"),
             handle_shop_events,
             SHOP_TYPES,
         ),

@@ -23,7 +23,13 @@ from services.notifications.adapters.store import (
     settings_of,
 )
 from services.notifications.adapters.unsubscribe import UnsubscribeLinks
-from services.notifications.domain.messages import Decision, resolve_locale, send_decision, template_context
+from services.notifications.domain.messages import (
+    Decision,
+    SendingPolicy,
+    resolve_locale,
+    send_decision,
+    template_context,
+)
 from services.notifications.domain.settings import NotificationSettings
 from services.notifications.metrics import NotificationMetrics
 
@@ -70,7 +76,7 @@ class NotificationSender:
                 await asyncio.sleep(self.poll_interval_s)
 
     async def send_due(self, now: datetime) -> int:
-        def decide(row: dict[str, Any]) -> Decision:
+        def decide(row: dict[str, Any], settings: NotificationSettings) -> Decision:
             return send_decision(
                 contact_of(row),
                 now,
@@ -78,6 +84,13 @@ class NotificationSender:
                 row["category"],
                 trigger_at=row["trigger_at"],
                 recent_marketing=row.get("recent_marketing"),
+                policy=SendingPolicy(
+                    settings.budget_mails,
+                    timedelta(days=settings.budget_days),
+                    settings.quiet_from,
+                    settings.quiet_until,
+                ),
+                switched_off=not settings.sends(row["template"]),
             )
 
         rows = await retry_transient(
@@ -105,6 +118,8 @@ class NotificationSender:
                 salutation=row["salutation"],
                 formal=settings.form_of_address == "Sie",
                 legal_footer=settings.legal_footer,
+                brand_colour=settings.brand_colour,
+                brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
             )
             rendered = self.renderer.render(row["template"], locale, context)
             name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
