@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changethis", "dev-secret-change-me"}
@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     http_port: int = 8000
     smtp_host: str = Field("127.0.0.1", validation_alias="SMTP_HOST")
     smtp_port: int = Field(1025, validation_alias="SMTP_PORT")
+    #: "starttls" (port 587) or "tls" (port 465) for a real provider; the dev sink speaks plain SMTP.
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", validation_alias="SMTP_SECURITY")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
+    #: SMTP connections kept open and reused by one notifications worker (mails in flight at once).
+    smtp_connections: int = Field(4, ge=1, le=64)
+    smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    #: Mails per second per merchant (0: no limit); more are deferred, never dropped.
+    smtp_merchant_rate: float = Field(50.0, ge=0, le=10_000)
     secret_key: str = "dev-secret-change-me"
     admin_token: str = "dev-admin-token"
     loyalty_url: str = "http://127.0.0.1:8001"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
+from services.common.settings import Settings
 from services.notifications.adapters.rendering import Renderer
-from services.notifications.adapters.smtp import SmtpSender
+from services.notifications.adapters.smtp import SmtpConfig, SmtpSender
 from services.notifications.adapters.unsubscribe import UnsubscribeLinks
+from services.notifications.domain.rate import MerchantRate
 from services.notifications.entrypoints import api, consumers
 from services.notifications.entrypoints.sender import NotificationSender
 from services.notifications.metrics import NotificationMetrics
@@ -18,13 +20,26 @@ def unsubscribe_links(runtime: Runtime) -> UnsubscribeLinks:
     return UnsubscribeLinks(runtime.settings.secret_key, runtime.settings.public_base_url)
 
 
+def smtp_config(settings: Settings) -> SmtpConfig:
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_s=settings.smtp_timeout_s,
+        connections=settings.smtp_connections,
+    )
+
+
 def _background(runtime: Runtime) -> list:
     sender = NotificationSender(
         runtime,
         renderer=Renderer(),
-        smtp=SmtpSender(runtime.settings.smtp_host, runtime.settings.smtp_port),
+        smtp=SmtpSender(smtp_config(runtime.settings)),
         metrics=NotificationMetrics.create(runtime.registry),
         unsubscribe=unsubscribe_links(runtime),
+        rate=MerchantRate(runtime.settings.smtp_merchant_rate),
     )
     return [sender.run()]
 

@@ -13,7 +13,7 @@ from services.common.envelope import Envelope, new_envelope
 from services.common.migrations import apply_migrations, migrations_for
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
-from services.notifications.adapters.smtp import SmtpSender
+from services.notifications.adapters.smtp import SmtpConfig, SmtpSender
 from services.notifications.adapters.store import abandon_interrupted_sends, insert_requests, upsert_contacts
 from services.notifications.adapters.unsubscribe import UnsubscribeLinks
 from services.notifications.bootstrap import SPEC as NOTIFICATIONS
@@ -52,7 +52,7 @@ async def sender(schema_pool, smtp, settings, kernel_metrics):
     return NotificationSender(
         runtime,
         renderer=Renderer(),
-        smtp=SmtpSender("127.0.0.1", smtp[0]),
+        smtp=SmtpSender(SmtpConfig("127.0.0.1", smtp[0])),
         metrics=metrics,
         unsubscribe=UnsubscribeLinks("test-secret", "https://shop.example"),
     )
@@ -168,7 +168,7 @@ async def test_an_interrupted_send_is_never_repeated(sender, smtp, merchant_id: 
 async def test_an_unreachable_smtp_server_is_retried_later(sender, smtp, merchant_id: str) -> None:
     pool = sender.runtime.pool
     working = sender.smtp
-    sender.smtp = SmtpSender("127.0.0.1", free_port(), timeout_s=1)  # nothing listens there
+    sender.smtp = SmtpSender(SmtpConfig("127.0.0.1", free_port(), timeout_s=1))  # nothing listens there
     async with pool.acquire() as conn:
         await upsert_contacts(conn, [customer_event(merchant_id, "c5")])
         await insert_requests(conn, [request_for(points_event(merchant_id, "c5"), NOW)])
@@ -409,3 +409,88 @@ async def test_review_flows_reply_to_the_customer_alert_the_team_and_respect_swi
     assert by_template["win_back"]["status_reason"] == "message switched off by the merchant"
     assert by_template["first_order_thank_you"]["status_reason"] == "no marketing consent"
     assert len(read_mails(smtp[1])) == 3
+
+
+class PickyServer:
+    """A real SMTP server that refuses some recipients like a provider would, and counts connections."""
+
+    def __init__(self, folder: Path) -> None:
+        from services.platform.smtp_sink import MaildirHandler
+
+        self.sink = MaildirHandler(folder)
+        self.connections = 0
+        self.busy_once: set[str] = set()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 No such user"
+        if address.startswith("busy@") and address not in self.busy_once:
+            self.busy_once.add(address)
+            return "451 4.2.1 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        return await self.sink.handle_DATA(server, session, envelope)
+
+
+async def test_connections_are_reused_4xx_is_retried_and_a_hard_bounce_suppresses_the_address(
+    sender, tmp_path: Path, merchant_id: str
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    picky = PickyServer(tmp_path / "picky")
+    port = free_port()
+    controller = Controller(picky, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender.smtp = SmtpSender(SmtpConfig("127.0.0.1", port, connections=2))
+        pool = sender.runtime.pool
+        async with pool.acquire() as conn:
+            await upsert_contacts(
+                conn,
+                [customer_event(merchant_id, f"c{n}", email=f"ok{n}@example.de") for n in range(8)]
+                + [customer_event(merchant_id, "gone", email="gone@example.de"),
+                   customer_event(merchant_id, "busy", email="busy@example.de")],
+            )  # fmt: skip
+            await insert_requests(
+                conn,
+                [
+                    request_for(points_event(merchant_id, c), NOW)
+                    for c in [*(f"c{n}" for n in range(8)), "gone", "busy"]
+                ],
+            )
+        assert await sender.send_due(NOW) == 10  # all claimed and tried
+        assert len(read_mails(tmp_path / "picky")) == 8
+        assert picky.connections <= 2  # ten mails over the two pooled connections, even after two refusals
+
+        rows = {
+            r["customer_id"]: r
+            for r in await pool.fetch("SELECT customer_id, status, status_reason, not_before FROM notifications")
+        }
+        assert rows["busy"]["status"] == "pending" and "451" in rows["busy"]["status_reason"]
+        assert rows["gone"]["status"] == "failed" and "550" in rows["gone"]["status_reason"]
+        assert await sender.send_due(rows["busy"]["not_before"]) == 1  # the second try is taken
+        assert len(read_mails(tmp_path / "picky")) == 9
+
+        async with pool.acquire() as conn:  # the bounced address gets nothing more...
+            await insert_requests(conn, [request_for(points_event(merchant_id, "gone"), NOW)])
+        assert await sender.send_due(NOW + timedelta(hours=1)) == 0
+        reason = await pool.fetchval(
+            "SELECT status_reason FROM notifications WHERE customer_id = 'gone' AND status = 'suppressed'"
+        )
+        assert reason == "the address bounced (hard bounce)"
+        async with pool.acquire() as conn:  # ...until the shop has a new one
+            renamed = customer_event(merchant_id, "gone", email="anna.new@example.de")
+            await upsert_contacts(conn, [renamed.model_copy(update={"occurred_at": NOW + timedelta(hours=2)})])
+            await insert_requests(conn, [request_for(points_event(merchant_id, "gone"), NOW + timedelta(hours=2))])
+        assert await sender.send_due(NOW + timedelta(hours=2)) == 1
+        assert read_mails(tmp_path / "picky")[-1]["To"] == "Anna Schmidt <anna.new@example.de>"
+    finally:
+        await sender.smtp.close()
+        controller.stop()

@@ -1,9 +1,19 @@
-"""Sends one rendered message over SMTP as a multipart (text + HTML) MIME message."""
+"""Builds one MIME message (text + HTML) and sends it over a small pool of reused SMTP connections.
+
+What a failed send means decides whether it may be tried again (the sender never risks a second mail):
+- `retry`: the server surely did not take the message (no connection, or a 4xx "try later");
+- `bounce`: the server refused the recipient for good (5xx on RCPT): the address is suppressed;
+- otherwise failed: a 5xx on the message, or the connection broke mid-transaction (it may have arrived).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import Literal
 
 import aiosmtplib
 
@@ -35,12 +45,98 @@ def build_message(
     return message
 
 
+class SendFailed(Exception):
+    def __init__(self, reason: str, *, retry: bool = False, bounce: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.retry, self.bounce = reason, retry, bounce
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    #: "starttls": upgrade after connecting (port 587); "tls": TLS from the start (port 465).
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 10.0
+    #: Connections kept open and reused; also the number of mails in flight at once.
+    connections: int = 4
+    #: A connection idle this long is checked with NOOP before use (servers drop idle clients).
+    idle_check_s: float = 10.0
+
+
 class SmtpSender:
-    def __init__(self, host: str, port: int, *, timeout_s: float = 10.0) -> None:
-        self.host = host
-        self.port = port
-        self.timeout_s = timeout_s
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._idle: asyncio.Queue[tuple[aiosmtplib.SMTP, float]] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(config.connections)
 
     async def send(self, message: EmailMessage) -> str:
-        await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout_s)
+        async with self._slots:
+            client = await self._connection()
+            try:
+                await client.send_message(message)
+            except BaseException as exc:
+                client.close()  # never reuse a connection in an unknown state
+                failure = _classified(exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
+            self._idle.put_nowait((client, time.monotonic()))
         return str(message["Message-ID"])
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client, _ = self._idle.get_nowait()
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                client.close()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        while not self._idle.empty():
+            client, since = self._idle.get_nowait()
+            if not client.is_connected:
+                continue
+            if time.monotonic() - since < self.config.idle_check_s:
+                return client
+            try:
+                await client.noop()
+                return client
+            except aiosmtplib.SMTPException:
+                client.close()
+        c = self.config
+        client = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            use_tls=c.security == "tls",
+            start_tls=c.security == "starttls",
+            username=c.username,
+            password=c.password,
+            timeout=c.timeout_s,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise SendFailed(f"{exc.__class__.__name__}: {exc}", retry=True) from exc
+        return client
+
+
+def _classified(exc: BaseException) -> BaseException:
+    reason = f"{exc.__class__.__name__}: {exc}"[:500]
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        if codes and all(400 <= code < 500 for code in codes):
+            return SendFailed(reason, retry=True)
+        return SendFailed(reason, bounce=True)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return SendFailed(reason, retry=400 <= exc.code < 500, bounce=exc.code >= 500)
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPConnectTimeoutError):
+        return SendFailed(reason, retry=True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return SendFailed(reason, retry=400 <= exc.code < 500)  # the server answered: it did not take the mail
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError | OSError):
+        return SendFailed(reason)  # broke mid-transaction: it may have arrived, so never again
+    return exc  # a bug: let it surface

@@ -46,7 +46,9 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
         ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
             email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
             salutation = EXCLUDED.salutation, locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone,
-            updated_at = EXCLUDED.updated_at
+            updated_at = EXCLUDED.updated_at,
+            bounced_at = CASE WHEN c.email IS DISTINCT FROM EXCLUDED.email THEN NULL ELSE c.bounced_at END,
+            bounce_reason = CASE WHEN c.email IS DISTINCT FROM EXCLUDED.email THEN NULL ELSE c.bounce_reason END
         WHERE c.updated_at IS NULL OR c.updated_at <= EXCLUDED.updated_at
         """,
         rows,
@@ -122,6 +124,7 @@ async def claim_due(
             """
             SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at, n.attempts,
                    n.category, n.trigger_at, c.email, c.first_name, c.last_name, c.salutation, c.locale, c.time_zone,
+                   (c.bounced_at IS NOT NULL) AS bounced,
                    coalesce(c.marketing_consent, false) AS marketing_consent,
                    (c.updated_at IS NOT NULL) AS known
             FROM notifications n
@@ -174,6 +177,7 @@ def _address_merchant(row: dict[str, Any]) -> None:
         last_name=None,
         salutation=None,
         time_zone=None,
+        bounced=False,
         known=True,
     )
 
@@ -208,6 +212,7 @@ def contact_of(row: dict[str, Any]) -> Contact | None:
         locale=row["locale"],
         marketing_consent=row["marketing_consent"],
         time_zone=row.get("time_zone"),
+        bounced=bool(row.get("bounced")),
     )
 
 
@@ -302,6 +307,17 @@ async def cancel_pending(conn: asyncpg.Connection, cancels: list[Cancel], now: d
         [c.why for c in cancels],
     )
     return [outcome_event("notification.suppressed", dict(r), now, reason=r["why"]) for r in rows]
+
+
+async def mark_bounced(pool: asyncpg.Pool, merchant_id: str, customer_id: str, reason: str, at: datetime) -> None:
+    """A hard bounce: no more mail to this address until the shop sends a new one."""
+    await pool.execute(
+        "UPDATE contacts SET bounced_at = $3, bounce_reason = $4 WHERE merchant_id = $1 AND customer_id = $2",
+        merchant_id,
+        customer_id,
+        at,
+        reason[:500],
+    )
 
 
 async def save_order_facts(conn: asyncpg.Connection, orders: list[OrderFacts]) -> None:

@@ -49,6 +49,8 @@ class Contact:
     locale: str
     marketing_consent: bool = False
     time_zone: str | None = None
+    #: The address hard-bounced: nothing goes to it until the shop sends another.
+    bounced: bool = False
 
 
 class Decision(NamedTuple):
@@ -132,6 +134,8 @@ def send_decision(
         return Decision("suppress", "no contact record for this customer") if now >= give_up_at else Decision("wait")
     if not contact.email:
         return Decision("suppress", "contact has no email address")
+    if contact.bounced:
+        return Decision("suppress", "the address bounced (hard bounce)")
     if category == "marketing":
         if not contact.marketing_consent:
             return Decision("suppress", "no marketing consent")

@@ -7,17 +7,16 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosmtplib
-
 from services.common.errors import retry_transient
 from services.common.logs import log_context
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
-from services.notifications.adapters.smtp import SmtpSender, build_message
+from services.notifications.adapters.smtp import SendFailed, SmtpSender, build_message
 from services.notifications.adapters.store import (
     abandon_interrupted_sends,
     claim_due,
     contact_of,
+    mark_bounced,
     outcome_event,
     set_status,
     settings_of,
@@ -30,6 +29,7 @@ from services.notifications.domain.messages import (
     send_decision,
     template_context,
 )
+from services.notifications.domain.rate import MerchantRate
 from services.notifications.domain.settings import NotificationSettings
 from services.notifications.metrics import NotificationMetrics
 
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 CONTACT_RETRY_WAIT = timedelta(seconds=2)
 INTERRUPTED_AFTER = timedelta(minutes=2)
-CONNECT_RETRY_WAIT = timedelta(seconds=30)
-MAX_CONNECT_ATTEMPTS = 5
+#: A send the server surely did not take (no connection, 4xx) is tried again after 30 s, 1, 2, 4 min...
+RETRY_WAIT = timedelta(seconds=30)
+MAX_SEND_ATTEMPTS = 6
 
 
 class NotificationSender:
@@ -52,7 +53,9 @@ class NotificationSender:
         poll_interval_s: float = 0.2,
         batch_size: int = 50,
         unsubscribe: UnsubscribeLinks | None = None,
+        rate: MerchantRate | None = None,
     ) -> None:
+        self.rate = rate or MerchantRate(0)
         self.runtime = runtime
         self.unsubscribe = unsubscribe
         self.renderer = renderer
@@ -77,6 +80,12 @@ class NotificationSender:
 
     async def send_due(self, now: datetime) -> int:
         def decide(row: dict[str, Any], settings: NotificationSettings) -> Decision:
+            decision = policy_decision(row, settings)
+            if decision.verdict == "send" and (next_slot := self.rate.take(row["merchant_id"], now)) is not None:
+                return Decision("defer", "the merchant's send rate", next_slot)
+            return decision
+
+        def policy_decision(row: dict[str, Any], settings: NotificationSettings) -> Decision:
             return send_decision(
                 contact_of(row),
                 now,
@@ -137,8 +146,8 @@ class NotificationSender:
             )
             try:
                 message_id = await self.smtp.send(message)
-            except Exception as exc:
-                await self._record_failure(row, exc, now)
+            except SendFailed as failure:
+                await self._record_failure(row, failure, now)
                 return
             sent = outcome_event("notification.sent", row, now, locale=locale)
             await retry_transient(
@@ -158,14 +167,19 @@ class NotificationSender:
         finally:
             log_context.reset(token)
 
-    async def _record_failure(self, row: dict[str, Any], exc: Exception, now: datetime) -> None:
-        """Retry only when the server surely has not got the message (no connection); else never resend."""
-        reason = f"{exc.__class__.__name__}: {exc}"[:500]
-        never_connected = isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPConnectTimeoutError)
-        if never_connected and row["attempts"] < MAX_CONNECT_ATTEMPTS:
-            status, retry_at = "pending", now + CONNECT_RETRY_WAIT * (row["attempts"] + 1)
+    async def _record_failure(self, row: dict[str, Any], failure: SendFailed, now: datetime) -> None:
+        """Retry only when the server surely has not got the message (no connection, a 4xx); else never resend.
+        A hard bounce also suppresses the address for every later mail."""
+        reason = failure.reason
+        if failure.retry and row["attempts"] < MAX_SEND_ATTEMPTS:
+            status, retry_at = "pending", now + RETRY_WAIT * 2 ** (row["attempts"] - 1)
         else:
             status, retry_at = "failed", None
+        if failure.bounce and row["category"] != "merchant":
+            await retry_transient(
+                lambda: mark_bounced(self.runtime.pool, row["merchant_id"], row["customer_id"], reason, now),
+                name="record_bounce",
+            )
         failed = outcome_event("notification.failed", row, now, reason=reason) if status == "failed" else None
         await retry_transient(
             lambda: set_status(
@@ -180,5 +194,5 @@ class NotificationSender:
             name="record_failure",
         )
         if status == "failed":
-            self.metrics.sent.labels(row["template"], "failed").inc()
+            self.metrics.sent.labels(row["template"], "bounced" if failure.bounce else "failed").inc()
         log.warning("sending failed", extra={"error": reason, "will_retry": status == "pending"})
