@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration e2e lint format install system-deps docs templates bench-kernel bench-loyalty bench-tracking clean
+.PHONY: run test unit integration e2e lint format install system-deps docs templates bench-kernel bench-loyalty bench-tracking bench-notifications clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,3 +67,8 @@ bench-loyalty: install
 # One real tracking worker: scan events/s on a backlog, delay detection latency, peak RSS, vs raw.
 bench-tracking: install
 	$(BIN)/python -m bench.tracking
+
+# One real notifications worker rendering and delivering to the SMTP sink: mails/s, p99 trigger -> SMTP accept
+# at a fixed load, peak RSS, against raw aiosmtplib delivery of ready-made mail in the same run.
+bench-notifications: install
+	$(BIN)/python -m bench.notifications

@@ -128,10 +128,13 @@ async def bench_stack(name: str) -> AsyncIterator[Stack]:
 
 
 class Worker:
-    def __init__(self, service: str, kafka: str, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self, service: str, kafka: str, database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
+            **(extra_env or {}),
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "DATABASE_URL": database_url,
             "RETENTION_HTTP_PORT": str(self.port),

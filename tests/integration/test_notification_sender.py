@@ -494,3 +494,32 @@ async def test_connections_are_reused_4xx_is_retried_and_a_hard_bounce_suppresse
     finally:
         await sender.smtp.close()
         controller.stop()
+
+
+async def test_hostile_names_render_inert_and_a_broken_mail_fails_alone(sender, smtp, merchant_id: str) -> None:
+    pool = sender.runtime.pool
+    hostile = [
+        customer_event(merchant_id, "x1", first_name="<script>alert(1)</script>", email="x1@example.de"),
+        customer_event(merchant_id, "x2", first_name="{{7*7}}", email="x2@example.de"),
+        customer_event(merchant_id, "x3", first_name="Eve\r\nBcc: all@example.com", email="x3@example.de"),
+    ]
+    broken = points_event(merchant_id, "x2")
+    broken = broken.model_copy(update={"data": {**broken.data, "variables": {"reason": "purchase"}}})  # no points
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, hostile)
+        await insert_requests(conn, [request_for(points_event(merchant_id, c), NOW) for c in ("x1", "x2", "x3")])
+        await insert_requests(conn, [request_for(broken, NOW)])
+    assert await sender.send_due(NOW) == 4
+    mails = {m["X-Retention-Notification-Id"]: m for m in read_mails(smtp[1])}
+    assert len(mails) == 3  # the broken one failed alone; the others went
+    texts = {str(m["To"]): m.get_body(("plain",)).get_content() for m in mails.values()}
+    htmls = {str(m["To"]): m.get_body(("html",)).get_content() for m in mails.values()}
+    script = next(k for k in htmls if "x1@" in k)
+    assert "<script>" not in htmls[script] and "&lt;script&gt;" in htmls[script]
+    assert texts[script].startswith("Hallo <script>alert(1)</script>,")  # plain text shows it as typed
+    braces = next(k for k in texts if "x2@" in k)
+    assert texts[braces].startswith("Hallo {{7*7}},") and "49" not in texts[braces].split("\n")[0]
+    eve = next(m for m in mails.values() if "x3@" in str(m["To"]))
+    assert eve["Bcc"] is None and str(eve["To"]) == '"Eve Bcc: all@example.com Schmidt" <x3@example.de>'
+    failed = await pool.fetchrow("SELECT status, status_reason FROM notifications WHERE status = 'failed'")
+    assert failed["status_reason"].startswith("could not compose: UndefinedError")

@@ -35,7 +35,7 @@ def test_mime_message_has_text_and_html_alternatives() -> None:
         sender=("Demo-Shop", "no-reply@demo.example"),
         recipient=("Jürgen Weber", "juergen@example.de"),
         notification_id="n-1",
-    )
+    ).parsed()  # as it goes on the wire
     types = [part.get_content_type() for part in message.iter_parts()]
     assert types == ["text/plain", "text/html"]
     assert message["X-Retention-Notification-Id"] == "n-1" and "Jürgen" in str(message["To"])

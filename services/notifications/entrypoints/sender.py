@@ -11,7 +11,7 @@ from services.common.errors import retry_transient
 from services.common.logs import log_context
 from services.common.service_app import Runtime
 from services.notifications.adapters.rendering import Renderer
-from services.notifications.adapters.smtp import SendFailed, SmtpSender, build_message
+from services.notifications.adapters.smtp import OutgoingMail, SendFailed, SmtpSender, build_message
 from services.notifications.adapters.store import (
     abandon_interrupted_sends,
     claim_due,
@@ -118,32 +118,12 @@ class NotificationSender:
         token = log_context.set({"merchant_id": row["merchant_id"], "notification_id": nid})
         try:
             locale = resolve_locale(row["locale"])
-            shop = settings.sender_name or row["merchant_id"]
-            context = template_context(
-                row["context"],
-                row["first_name"],
-                shop,
-                last_name=row["last_name"],
-                salutation=row["salutation"],
-                formal=settings.form_of_address == "Sie",
-                legal_footer=settings.legal_footer,
-                brand_colour=settings.brand_colour,
-                brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
-            )
-            rendered = self.renderer.render(row["template"], locale, context)
-            name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
-            message = build_message(
-                rendered,
-                sender=(shop, settings.sender_email or f"no-reply@{row['merchant_id']}.example"),
-                reply_to=settings.reply_to,
-                recipient=(name, row["email"]),
-                notification_id=nid,
-                unsubscribe_url=(
-                    self.unsubscribe.url_for(row["merchant_id"], row["customer_id"])
-                    if self.unsubscribe and row["category"] == "marketing"
-                    else None
-                ),
-            )
+            try:
+                message = self._compose(row, locale, settings)
+            except Exception as exc:  # one bad template or address must not stop everyone's mail
+                log.exception("could not compose the mail", extra={"template": row["template"]})
+                await self._record_failure(row, SendFailed(f"could not compose: {exc.__class__.__name__}: {exc}"), now)
+                return
             try:
                 message_id = await self.smtp.send(message)
             except SendFailed as failure:
@@ -166,6 +146,34 @@ class NotificationSender:
             log.info("notification sent", extra={"template": row["template"], "locale": locale})
         finally:
             log_context.reset(token)
+
+    def _compose(self, row: dict[str, Any], locale: str, settings: NotificationSettings) -> OutgoingMail:
+        shop = settings.sender_name or row["merchant_id"]
+        context = template_context(
+            row["context"],
+            row["first_name"],
+            shop,
+            last_name=row["last_name"],
+            salutation=row["salutation"],
+            formal=settings.form_of_address == "Sie",
+            legal_footer=settings.legal_footer,
+            brand_colour=settings.brand_colour,
+            brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
+        )
+        rendered = self.renderer.render(row["template"], locale, context)
+        name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+        return build_message(
+            rendered,
+            sender=(shop, settings.sender_email or f"no-reply@{row['merchant_id']}.example"),
+            reply_to=settings.reply_to,
+            recipient=(" ".join(name.split()), row["email"]),  # a name is data: no line breaks reach a header
+            notification_id=str(row["notification_id"]),
+            unsubscribe_url=(
+                self.unsubscribe.url_for(row["merchant_id"], row["customer_id"])
+                if self.unsubscribe and row["category"] == "marketing"
+                else None
+            ),
+        )
 
     async def _record_failure(self, row: dict[str, Any], failure: SendFailed, now: datetime) -> None:
         """Retry only when the server surely has not got the message (no connection, a 4xx); else never resend.
