@@ -10,7 +10,7 @@ from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpConfig, SmtpSender
 from services.notifications.adapters.unsubscribe import UnsubscribeLinks
 from services.notifications.domain.rate import MerchantRate
-from services.notifications.entrypoints import api, consumers
+from services.notifications.entrypoints import api, consumers, templates_api
 from services.notifications.entrypoints.sender import NotificationSender
 from services.notifications.metrics import NotificationMetrics
 
@@ -49,6 +49,6 @@ SPEC = ServiceSpec(
     title="retention notifications",
     migrations=Path(__file__).parent / "adapters" / "migrations",
     subscriptions=lambda runtime: consumers.subscriptions(),
-    routers=lambda runtime: [api.router(runtime, unsubscribe_links(runtime))],
+    routers=lambda runtime: [api.router(runtime, unsubscribe_links(runtime)), templates_api.router(runtime)],
     background=_background,
 )

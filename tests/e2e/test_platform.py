@@ -406,3 +406,49 @@ async def test_a_carrier_payload_through_the_gateway_delivers_the_order_and_conf
     assert mailed is not None  # the customer page, not just the carrier's
     async with httpx.AsyncClient(timeout=10) as shopper:
         assert (await shopper.get(mailed.group(0))).status_code == 200
+
+
+async def test_the_shop_words_its_own_order_mail_through_the_gateway(platform: Platform) -> None:
+    """A hostile template is refused with the part and reason; a good one previews and then words the real mail;
+    reset brings the default back."""
+    url = "/v1/notifications/templates/order_received/de"
+    own = {
+        "subject": "Bestellung {{ order_number }} ist da – danke, {{ first_name or 'du' }}!",
+        "text": "{{ greeting }}\n\nwir haben {{ items }} Artikel für {{ total_minor|money(currency, locale) }} notiert."
+        "\n\n{{ sign_off }}\n{{ merchant_name }}",
+        "html": "<p>{{ greeting }}</p><p>Wir haben <b>{{ items }}</b> Artikel notiert.</p>",
+    }
+    async with httpx.AsyncClient(base_url=platform.gateway, headers=platform.headers(), timeout=10) as http:
+        try:
+            hostile = await http.put(url, json={**own, "text": "{{ ''.__class__.__mro__ }} {{ items|attr('x') }}"})
+            assert hostile.status_code == 422, hostile.text
+            assert hostile.headers["content-type"].startswith("application/problem+json")
+            reasons = {e["path"]: e["message"] for e in hostile.json()["errors"]}
+            assert set(reasons) == {"text"} and "`__class__` is not allowed" in hostile.text
+            assert "`attr` filter" in hostile.text
+            unknown = await http.put(url, json={**own, "subject": "{{ ordr_number }}"})
+            assert unknown.status_code == 422 and "unknown variable(s) ordr_number" in unknown.text
+            assert (await http.put("/v1/notifications/templates/no_such/de", json=own)).status_code == 422
+
+            preview = await http.post(f"{url}/preview", json={"draft": own})
+            assert preview.status_code == 200, preview.text
+            assert preview.json()["subject"] == "Bestellung 100234 ist da – danke, Anna!"
+            assert (await http.put(url, json=own)).status_code == 200
+            listed = (await http.get("/v1/notifications/templates")).json()["templates"]
+            assert {"message": "order_received", "locale": "de", "customised": True} in [
+                {k: t[k] for k in ("message", "locale", "customised")} for t in listed
+            ]
+
+            customer_id, email = f"c-{uuid.uuid4().hex[:8]}", f"kunde-{uuid.uuid4().hex[:6]}@example.de"
+            assert (await post_events(platform, customer_and_order(customer_id, email, 4_990))).status_code == 200
+
+            def order_mail() -> Any:
+                mails = [m for m in read_mails(Path(platform.info["mail_dir"])) if email in str(m["To"])]
+                return next((m for m in mails if str(m["Subject"]).startswith("Bestellung")), None)
+
+            mail = await eventually(order_mail, timeout_s=60)
+            assert "Artikel für 49,90" in mail.get_body(("plain",)).get_content()
+        finally:
+            reset = await http.delete(url)
+        assert reset.status_code == 200 and reset.json()["customised"] is False
+        assert "Danke für" in reset.json()["subject"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, Template, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -43,11 +43,23 @@ class Renderer:
         self.env.filters["money"] = format_money
 
         self.page = self.env.get_template("_page.html.j2")
+        self._custom: dict[str, Template] = {}
 
-    def render(self, template: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
+    def _compiled(self, source: str) -> Template:
+        compiled = self._custom.get(source)
+        if compiled is None:
+            if len(self._custom) >= 1024:  # merchants' templates change rarely: a full cache is simply dropped
+                self._custom.clear()
+            compiled = self._custom[source] = self.env.from_string(source)
+        return compiled
+
+    def render(
+        self, template: str, locale: str, context: dict[str, Any], *, source: str | None = None
+    ) -> RenderedMessage:
         """One message's blocks, greeting and sign-off from the context's name and form of address, the HTML
-        in the merchant's frame (logo, colour) and the legal footer under both alternatives."""
-        compiled = self.env.get_template(f"{template}.{locale}.j2")
+        in the merchant's frame (logo, colour) and the legal footer under both alternatives. `source`: the
+        merchant's own wording of the message (checked when saved), compiled once and kept."""
+        compiled = self._compiled(source) if source is not None else self.env.get_template(f"{template}.{locale}.j2")
         context = {**context, **_localized(context.get("localized"), locale)}
         context = {
             "greeting": greeting(

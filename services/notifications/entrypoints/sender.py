@@ -10,6 +10,7 @@ from typing import Any
 from services.common.errors import retry_transient
 from services.common.logs import log_context
 from services.common.service_app import Runtime
+from services.notifications.adapters.custom_templates import saved_drafts
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import OutgoingMail, SendFailed, SmtpSender, build_message
 from services.notifications.adapters.store import (
@@ -109,7 +110,15 @@ class NotificationSender:
             name="claim_notifications",
         )
 
-        merchants = await settings_of(self.runtime.pool, sorted({r["merchant_id"] for r in rows})) if rows else {}
+        if not rows:
+            return 0
+        for row in rows:
+            row["locale"] = resolve_locale(row["locale"])
+        merchants = await settings_of(self.runtime.pool, sorted({r["merchant_id"] for r in rows}))
+        wording = await saved_drafts(self.runtime.pool, {(r["merchant_id"], r["template"], r["locale"]) for r in rows})
+        for row in rows:
+            draft = wording.get((row["merchant_id"], row["template"], row["locale"]))
+            row["source"] = draft.source() if draft else None
         await asyncio.gather(*(self._send_one(row, now, merchants[row["merchant_id"]]) for row in rows))
         return len(rows)
 
@@ -117,7 +126,7 @@ class NotificationSender:
         nid = str(row["notification_id"])
         token = log_context.set({"merchant_id": row["merchant_id"], "notification_id": nid})
         try:
-            locale = resolve_locale(row["locale"])
+            locale = row["locale"]
             try:
                 message = self._compose(row, locale, settings)
             except Exception as exc:  # one bad template or address must not stop everyone's mail
@@ -160,7 +169,7 @@ class NotificationSender:
             brand_colour=settings.brand_colour,
             brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
         )
-        rendered = self.renderer.render(row["template"], locale, context)
+        rendered = self.renderer.render(row["template"], locale, context, source=row.get("source"))
         name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
         return build_message(
             rendered,

@@ -1,4 +1,5 @@
-"""Notification settings through the merchant API: sender, form of address, legal footer."""
+"""Notifications through the merchant API: settings (sender, branding, which messages and when) and the shop's
+own wording of each message."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from services.gateway.api.deps import RuntimeDep, require_scope
+from services.notifications.adapters.custom_templates import TemplateDraft
 from services.notifications.domain.settings import NotificationSettings
+from services.notifications.entrypoints.templates_api import Locale, Message, PreviewRequest
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
@@ -35,4 +38,65 @@ async def put_notification_settings(
         "notifications",
         f"{_base(merchant.merchant_id)}/notifications/settings",
         json=settings.model_dump(mode="json"),
+    )
+
+
+@router.get("/notifications/templates")
+async def list_notification_templates(runtime: RuntimeDep, merchant=require_scope("customers:read")) -> Response:
+    """Every message in German and English, and whether the shop has its own wording."""
+    return await runtime.extras["services"].send(
+        "GET", "notifications", f"{_base(merchant.merchant_id)}/notifications/templates"
+    )
+
+
+@router.get("/notifications/templates/{message}/{locale}")
+async def get_notification_template(
+    message: Message, locale: Locale, runtime: RuntimeDep, merchant=require_scope("customers:read")
+) -> Response:
+    """The wording in use (subject, text, html body as Jinja2): the shop's own, else the default."""
+    return await runtime.extras["services"].send(
+        "GET", "notifications", f"{_base(merchant.merchant_id)}/notifications/templates/{message}/{locale}"
+    )
+
+
+@router.put("/notifications/templates/{message}/{locale}")
+async def put_notification_template(
+    message: Message, locale: Locale, draft: TemplateDraft, runtime: RuntimeDep, merchant=require_scope("config:write")
+) -> Response:
+    """Save the shop's wording. Refused with 422 and every problem by part (`subject`, `text`, `html`): syntax
+    errors with the line, unknown variables, `_`-attributes, the `attr` filter, include/import, and anything
+    that fails with the message's example facts."""
+    return await runtime.extras["services"].send(
+        "PUT",
+        "notifications",
+        f"{_base(merchant.merchant_id)}/notifications/templates/{message}/{locale}",
+        json=draft.model_dump(mode="json"),
+    )
+
+
+@router.delete("/notifications/templates/{message}/{locale}")
+async def reset_notification_template(
+    message: Message, locale: Locale, runtime: RuntimeDep, merchant=require_scope("config:write")
+) -> Response:
+    """Back to the default wording."""
+    return await runtime.extras["services"].send(
+        "DELETE", "notifications", f"{_base(merchant.merchant_id)}/notifications/templates/{message}/{locale}"
+    )
+
+
+@router.post("/notifications/templates/{message}/{locale}/preview")
+async def preview_notification_template(
+    message: Message,
+    locale: Locale,
+    request: PreviewRequest,
+    runtime: RuntimeDep,
+    merchant=require_scope("customers:read"),
+) -> Response:
+    """The mail as a customer would get it (example facts, the shop's sender, frame and footer), from the wording
+    in use or an unsaved `draft`."""
+    return await runtime.extras["services"].send(
+        "POST",
+        "notifications",
+        f"{_base(merchant.merchant_id)}/notifications/templates/{message}/{locale}/preview",
+        json=request.model_dump(mode="json", exclude_none=True),
     )

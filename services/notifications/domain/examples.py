@@ -1,0 +1,65 @@
+"""Example facts for every message, as the services really send them: what a preview shows, and what a
+merchant's template is tried with before it is saved (a variable outside these is a typo, not a fact)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PARCEL = {
+    "order_id": "o-100234",
+    "order_number": "100234",
+    "shipment_id": "s-1",
+    "carrier": "dhl",
+    "tracking_number": "00340434161234567890",
+    "tracking_url": "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode=00340434161234567890",
+    "tracking_page_url": "https://shop.example/t/abc",
+    "estimated_delivery_date": "2026-03-05",
+    "promised_delivery_date": "2026-03-04",
+}
+
+EXAMPLE_FACTS: dict[str, dict[str, Any]] = {
+    "order_received": {"order_id": "o-100234", "order_number": "100234", "total_minor": 12990, "currency": "EUR",
+                       "items": 3},
+    "shipped": _PARCEL,
+    "out_for_delivery": _PARCEL,
+    "delivered": _PARCEL,
+    "delay_apology": {**_PARCEL, "reason": "promise_passed", "goodwill_points": 50},
+    "delivery_exception": {**_PARCEL, "reason": "failed_attempt"},
+    "review_request": {"order_id": "o-100234", "order_number": "100234"},
+    "first_order_thank_you": {"order_id": "o-100234", "order_number": "100234"},
+    "account_invitation": {"order_id": "o-100234", "order_number": "100234",
+                           "account_url": "https://shop.example/konto"},
+    "cart_reminder": {"recovery_url": "https://shop.example/cart/abc", "total_minor": 4990, "currency": "EUR",
+                      "items": 2},
+    "birthday": {"points": 100},
+    "tenure_voucher": {"years": 2, "code": "DANKE-2J-7K", "percent_off": 10,
+                       "code_expires_at": "2026-04-01T00:00:00+00:00"},
+    "points_earned": {"points": 50, "balance": 1250, "reason": "purchase", "order_id": "o-100234"},
+    "points_pending": {"points": 129, "pending_balance": 129, "balance": 1250, "order_number": "100234"},
+    "points_confirmed": {"points": 129, "balance": 1379, "order_number": "100234"},
+    "points_reversed": {"points": 40, "balance": 1339, "pending_balance": 0, "reason": "return",
+                        "order_number": "100234"},
+    "points_expiring": {"points": 300, "expires_at": "2026-06-01T00:00:00+00:00"},
+    "points_expired": {"points": 300},
+    "tier_reached": {"tier": "gold", "tier_name_de": "Gold", "tier_name_en": "Gold", "earn_multiplier": "1.5",
+                     "free_shipping": True},
+    "reward_redeemed": {"code": "RW-7H2K-9Q", "expires_at": "2026-09-01T00:00:00+00:00", "points": 500,
+                        "reward_name": "5 € Rabatt", "reward_id": "five-off", "reward_type": "fixed_amount",
+                        "value_minor": 500, "currency": "EUR"},
+    "membership_changed": {"plan_id": "club", "change": "started", "status": "active",
+                           "valid_until": "2026-12-31T00:00:00+00:00", "earn_multiplier": "2", "free_shipping": True},
+    "win_back": {"last_order_at": "2025-12-02T10:00:00+00:00", "shop_url": "https://shop.example",
+                 "code": "WIEDER10", "percent_off": 10},
+    "aftercare": {"order_id": "o-100234", "order_number": "100234", "kind": "care",
+                  "localized": {"de": {"headline": "Schuhpflege leicht gemacht",
+                                       "body": "Imprägnieren vor dem ersten Regen schützt das Leder."},
+                                "en": {"headline": "Shoe care made easy",
+                                       "body": "Waterproofing before the first rain protects the leather."}},
+                  "products": [{"name": "Imprägnierspray", "url": "https://shop.example/p/spray"}]},
+    "negative_review_reply": {"order_id": "o-100234", "rating": 2, "title": "Zu spät", "review_id": "rv-1",
+                              "localized": {"de": {"offer": "Als Entschuldigung gibt es 10 € Gutschrift."}}},
+    "positive_review_thanks": {"order_id": "o-100234", "rating": 5, "title": "Top Espresso", "review_id": "rv-2"},
+    "review_alert": {"order_id": "o-100234", "rating": 1, "title": "Kaputt", "review_id": "rv-3",
+                     "customer_id": "c-4711", "body": "Die Sohle war eingerissen.",
+                     "recipient_email": "team@shop.example", "recipient_locale": "de"},
+}  # fmt: skip
