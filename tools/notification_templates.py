@@ -659,6 +659,34 @@ SIE.update(
 )
 
 
+MESSAGES["opt_in_confirmation"] = {
+    "de": (
+        "Bitte bestätige deine Anmeldung",
+        [
+            "du möchtest Neuigkeiten und Angebote von {{ merchant_name }} per E-Mail bekommen. Bitte bestätige das mit einem Klick:",
+            "{{ confirm_url }}",
+            "Warst du das nicht? Dann ignoriere diese E-Mail einfach – ohne Bestätigung schicken wir dir keine Werbung.",
+        ],
+    ),
+    "en": (
+        "Please confirm your subscription",
+        [
+            "you would like news and offers from {{ merchant_name }} by email. Please confirm with one click:",
+            "{{ confirm_url }}",
+            "Not you? Just ignore this email: without your confirmation we send you no marketing mail.",
+        ],
+    ),
+}
+SIE["opt_in_confirmation"] = (
+    "Bitte bestätigen Sie Ihre Anmeldung",
+    [
+        "Sie möchten Neuigkeiten und Angebote von {{ merchant_name }} per E-Mail erhalten. Bitte bestätigen Sie das mit einem Klick:",
+        "{{ confirm_url }}",
+        "Waren Sie das nicht? Dann ignorieren Sie diese E-Mail einfach – ohne Bestätigung senden wir Ihnen keine Werbung.",
+    ],
+)
+
+
 def text_of(paras: list[str]) -> str:
     return "{{ greeting }}\n\n" + "\n\n".join(paras) + "\n\n{{ sign_off }}\n{{ merchant_name }}\n"
 

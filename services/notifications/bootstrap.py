@@ -8,7 +8,7 @@ from services.common.service_app import Runtime, ServiceSpec
 from services.common.settings import Settings
 from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpConfig, SmtpSender
-from services.notifications.adapters.unsubscribe import UnsubscribeLinks
+from services.notifications.adapters.unsubscribe import OptInLinks, UnsubscribeLinks
 from services.notifications.domain.rate import MerchantRate
 from services.notifications.entrypoints import api, consumers, templates_api
 from services.notifications.entrypoints.sender import NotificationSender
@@ -32,6 +32,10 @@ def smtp_config(settings: Settings) -> SmtpConfig:
     )
 
 
+def opt_in_links(runtime: Runtime) -> OptInLinks:
+    return OptInLinks(runtime.settings.secret_key, runtime.settings.public_base_url)
+
+
 def _background(runtime: Runtime) -> list:
     sender = NotificationSender(
         runtime,
@@ -39,6 +43,7 @@ def _background(runtime: Runtime) -> list:
         smtp=SmtpSender(smtp_config(runtime.settings)),
         metrics=NotificationMetrics.create(runtime.registry),
         unsubscribe=unsubscribe_links(runtime),
+        opt_in=opt_in_links(runtime),
         rate=MerchantRate(runtime.settings.smtp_merchant_rate),
     )
     return [sender.run()]
@@ -49,6 +54,9 @@ SPEC = ServiceSpec(
     title="retention notifications",
     migrations=Path(__file__).parent / "adapters" / "migrations",
     subscriptions=lambda runtime: consumers.subscriptions(),
-    routers=lambda runtime: [api.router(runtime, unsubscribe_links(runtime)), templates_api.router(runtime)],
+    routers=lambda runtime: [
+        api.router(runtime, unsubscribe_links(runtime), opt_in_links(runtime)),
+        templates_api.router(runtime),
+    ],
     background=_background,
 )

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from services.platform.mail_cli import mail_app
+
 app = typer.Typer(help="Customer-retention platform for online shops.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics from the event contract.")
 merchant_app = typer.Typer(help="Merchants and API keys.")
@@ -16,6 +18,7 @@ contract_app = typer.Typer(help="The event contract.")
 app.add_typer(topics_app, name="topics")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(contract_app, name="contract")
+app.add_typer(mail_app, name="mail")
 
 
 @app.command()

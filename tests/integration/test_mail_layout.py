@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.notifications.adapters.rendering import TEMPLATES, Renderer
+from services.notifications.domain.examples import EXAMPLE_FACTS
 from services.notifications.domain.messages import template_context
 from tests.browser import chromium
 from tests.unit.test_notification_catalogue import LOYALTY_FACTS, tracking_requests
@@ -33,6 +34,7 @@ def all_facts() -> dict[str, dict]:
     facts["cart_reminder"] = {"recovery_url": "https://shop.example/cart/1", "total_minor": 4990, "currency": "EUR",
                               "items": 1}  # fmt: skip
     facts["review_request"] = {"order_number": "10023"}
+    facts["opt_in_confirmation"] = EXAMPLE_FACTS["opt_in_confirmation"]
     return facts
 
 

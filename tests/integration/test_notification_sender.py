@@ -213,14 +213,14 @@ async def test_marketing_mail_carries_one_click_unsubscribe_and_the_click_stops_
     import httpx
     from fastapi import FastAPI
 
-    from services.notifications.adapters.store import record_consent
     from services.notifications.entrypoints.api import router
+    from services.notifications.entrypoints.consumers import apply_consent
 
     pool = sender.runtime.pool
     opt_in = marketing_opt_in(merchant_id, "c7")
     async with pool.acquire() as conn:
         await upsert_contacts(conn, [customer_event(merchant_id, "c7")])
-        await record_consent(conn, [opt_in])
+        await apply_consent(conn, [opt_in])
         await insert_requests(conn, [request_for(voucher_request(merchant_id, "c7", 2), NOW)])
     assert await sender.send_due(NOW) == 1
     (mail,) = read_mails(smtp[1])
@@ -340,13 +340,13 @@ async def test_erasure_removes_the_contact_and_what_its_mails_said(sender, smtp,
 
 
 async def test_a_fourth_marketing_mail_in_a_week_waits_for_the_next_free_slot(sender, smtp, merchant_id: str) -> None:
-    from services.notifications.adapters.store import record_consent
+    from services.notifications.entrypoints.consumers import apply_consent
 
     pool = sender.runtime.pool
     opt_in = marketing_opt_in(merchant_id, "c12")
     async with pool.acquire() as conn:
         await upsert_contacts(conn, [customer_event(merchant_id, "c12")])
-        await record_consent(conn, [opt_in])
+        await apply_consent(conn, [opt_in])
         await insert_requests(conn, [request_for(voucher_request(merchant_id, "c12", y), NOW) for y in (1, 2, 3, 4)])
         await insert_requests(conn, [request_for(points_event(merchant_id, "c12"), NOW)])  # transactional
     assert await sender.send_due(NOW) == 4  # three marketing mails and the transactional one
@@ -523,3 +523,68 @@ async def test_hostile_names_render_inert_and_a_broken_mail_fails_alone(sender, 
     assert eve["Bcc"] is None and str(eve["To"]) == '"Eve Bcc: all@example.com Schmidt" <x3@example.de>'
     failed = await pool.fetchrow("SELECT status, status_reason FROM notifications WHERE status = 'failed'")
     assert failed["status_reason"].startswith("could not compose: UndefinedError")
+
+
+async def test_double_opt_in_consent_starts_with_the_click_in_the_confirmation_mail(
+    sender, smtp, merchant_id: str
+) -> None:
+    import re
+
+    import httpx
+    from fastapi import FastAPI
+
+    from services.common.http import install_problem_handlers
+    from services.notifications.adapters.unsubscribe import OptInLinks
+    from services.notifications.entrypoints.api import router
+    from services.notifications.entrypoints.consumers import apply_consent
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router(sender.runtime, sender.unsubscribe, OptInLinks("test-secret", "https://shop.example")))
+    pool = sender.runtime.pool
+    signup = new_envelope(
+        "consent.changed",
+        merchant_id,
+        {"customer_id": "d1", "channel": "email", "purpose": "marketing", "granted": True,
+         "source": "newsletter_signup"},
+        occurred_at=NOW,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "d1")])
+        await apply_consent(conn, [signup])
+        await apply_consent(conn, [signup])  # redelivered: one confirmation mail
+        await insert_requests(conn, [request_for(voucher_request(merchant_id, "d1", 1), NOW)])
+    assert await sender.send_due(NOW) == 1  # the confirmation goes; the voucher waits for consent it lacks
+    (confirmation,) = read_mails(smtp[1])
+    assert confirmation["Subject"] == "Bitte bestätige deine Anmeldung"
+    assert confirmation["List-Unsubscribe"] is None
+    link = re.search(r"https://shop\.example/c/(\S+)", confirmation.get_body(("plain",)).get_content())
+    assert link is not None
+    reasons = {
+        r["template"]: r["status_reason"] for r in await pool.fetch("SELECT template, status_reason FROM notifications")
+    }
+    assert reasons["tenure_voucher"] == "no marketing consent"
+
+    consent_url = f"/internal/v1/merchants/{merchant_id}/customers/d1/consent"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as http:
+        waiting = (await http.get(consent_url)).json()
+        assert waiting["email_marketing"] is False and waiting["awaiting_confirmation_since"] is not None
+        page = await http.get(f"/internal/v1/opt-in/{link.group(1)}")
+        assert page.status_code == 200 and '<form method="post"' in page.text  # a GET only asks
+        assert (await http.get(consent_url)).json()["email_marketing"] is False
+        assert (await http.post(f"/internal/v1/opt-in/{link.group(1)}")).status_code == 200
+        confirmed = (await http.get(consent_url)).json()
+        assert confirmed["email_marketing"] is True and confirmed["source"] == "double_opt_in"
+        assert confirmed["confirmed_at"] is not None
+        assert (await http.post(f"/internal/v1/opt-in/{link.group(1)}")).status_code == 410  # used up
+        forged = link.group(1)[:-2] + ("AA" if not link.group(1).endswith("AA") else "BB")
+        assert (await http.post(f"/internal/v1/opt-in/{forged}")).status_code == 404
+
+        async with pool.acquire() as conn:
+            await insert_requests(conn, [request_for(voucher_request(merchant_id, "d1", 2), NOW)])
+        assert await sender.send_due(NOW + timedelta(minutes=1)) == 1  # marketing now goes
+
+        withdrawn = await http.put(consent_url, json={"granted": False, "source": "customer_service"})
+        assert withdrawn.status_code == 200 and withdrawn.json()["email_marketing"] is False
+        bad = await http.put(consent_url, json={"granted": "maybe", "source": "telepathy"})
+        assert bad.status_code == 422 and {e["path"] for e in bad.json()["errors"]} == {"granted", "source"}

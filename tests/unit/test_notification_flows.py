@@ -233,3 +233,23 @@ def test_the_new_messages_say_what_matters() -> None:
     assert "1 von 5 Sternen" in render("review_alert", "de") and "fünf Tage zu spät" in render("review_alert", "de")
     assert "100 Punkte gutgeschrieben" in render("birthday", "de")
     assert "As an apology, we have added 50 points" in render("delay_apology", "en", goodwill_points=50)
+
+
+def test_double_opt_in_asks_unless_the_shop_confirmed_or_runs_it_itself() -> None:
+    from services.notifications.domain.consent import consent_changes
+
+    def signup(**extra) -> Envelope:
+        data = {"customer_id": "c1", "channel": "email", "purpose": "marketing", "granted": True,
+                "source": "checkout", **extra}  # fmt: skip
+        CONTRACT.validate_data("consent.changed", 1, data)
+        return new_envelope("consent.changed", "m1", data, occurred_at=MON)
+
+    ours, shops = NotificationSettings(), NotificationSettings(double_opt_in=False)
+    changes, mails = consent_changes([signup()], {"m1": ours})
+    assert [c.action for c in changes] == ["ask"] and [m.template for m in mails] == ["opt_in_confirmation"]
+    assert mails[0].category == "transactional"  # to the address itself: no consent needed to ask for it
+    changes, mails = consent_changes([signup(double_opt_in_confirmed=True)], {"m1": ours})
+    assert [c.action for c in changes] == ["grant"] and mails == []
+    assert consent_changes([signup(double_opt_in_confirmed=False)], {"m1": shops}) == ([], [])  # the shop's open
+    assert [c.action for c in consent_changes([signup()], {"m1": shops})[0]] == ["grant"]  # the shop vouches
+    assert [c.action for c in consent_changes([signup(granted=False)], {"m1": ours})[0]] == ["withdraw"]

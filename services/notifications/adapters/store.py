@@ -11,6 +11,7 @@ import asyncpg
 from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.outbox import write_outbox
+from services.notifications.domain.consent import ConsentChange
 from services.notifications.domain.flows import Cancel, OrderFacts
 from services.notifications.domain.messages import Contact, Decision, NotificationRequest
 from services.notifications.domain.settings import NotificationSettings
@@ -88,23 +89,66 @@ async def insert_requests(
     )
 
 
-async def record_consent(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    """Marketing e-mail consent, newest by event time; a contact row is started if the customer is new."""
-    rows = [
-        (e.merchant_id, e.data["customer_id"], e.data["granted"], e.occurred_at)
-        for e in events
-        if e.data["purpose"] == "marketing" and e.data["channel"] == "email"
-    ]
+async def record_consent(conn: asyncpg.Connection, changes: list[ConsentChange]) -> None:
+    """E-mail marketing consent, newest by event time; a contact row is started if the customer is new. An `ask`
+    leaves consent as it is and notes when the confirmation was asked for (the link must match it)."""
     await conn.executemany(
         """
-        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at)
-        VALUES ($1, $2, $3, $4)
+        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at, consent_source,
+                                   opt_in_requested_at, opt_in_confirmed_at)
+        VALUES ($1, $2, $3::text = 'grant', $4::timestamptz, $5::text,
+                CASE WHEN $3::text = 'ask' THEN $4::timestamptz END,
+                CASE WHEN $3::text = 'grant' AND $5::text = 'double_opt_in' THEN $4::timestamptz END)
         ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
-            marketing_consent = EXCLUDED.marketing_consent, marketing_consent_at = EXCLUDED.marketing_consent_at
-        WHERE c.marketing_consent_at IS NULL OR c.marketing_consent_at <= EXCLUDED.marketing_consent_at
+            marketing_consent = CASE WHEN $3::text = 'ask' THEN c.marketing_consent ELSE $3::text = 'grant' END,
+            marketing_consent_at = $4::timestamptz,
+            consent_source = CASE WHEN $3::text = 'ask' THEN c.consent_source ELSE $5::text END,
+            opt_in_requested_at = CASE WHEN $3::text = 'ask' THEN $4::timestamptz END,
+            opt_in_confirmed_at = CASE WHEN $3::text = 'grant' AND $5::text = 'double_opt_in' THEN $4::timestamptz
+                                       ELSE c.opt_in_confirmed_at END
+        WHERE c.marketing_consent_at IS NULL OR c.marketing_consent_at <= $4::timestamptz
         """,
-        rows,
+        [(c.merchant_id, c.customer_id, c.action, c.at, c.source) for c in changes],
     )
+
+
+async def confirm_opt_in(
+    pool: asyncpg.Pool, merchant_id: str, customer_id: str, asked_at: datetime, now: datetime
+) -> bool:
+    """The click on the confirmation link: consent from now on, if this is the sign-up still waiting (a later
+    sign-up or a withdrawal makes an older link void)."""
+    confirmed = await pool.fetchval(
+        """
+        UPDATE contacts SET marketing_consent = true, marketing_consent_at = $4, consent_source = 'double_opt_in',
+                            opt_in_confirmed_at = $4, opt_in_requested_at = NULL
+        WHERE merchant_id = $1 AND customer_id = $2 AND opt_in_requested_at = $3
+        RETURNING true
+        """,
+        merchant_id,
+        customer_id,
+        asked_at,
+        now,
+    )
+    return bool(confirmed)
+
+
+async def consent_of(pool: asyncpg.Pool, merchant_id: str, customer_id: str) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT marketing_consent, marketing_consent_at, consent_source, opt_in_requested_at, opt_in_confirmed_at, "
+        "bounced_at FROM contacts WHERE merchant_id = $1 AND customer_id = $2",
+        merchant_id,
+        customer_id,
+    )
+    found = dict(row) if row else {}
+    return {
+        "customer_id": customer_id,
+        "email_marketing": bool(found.get("marketing_consent")),
+        "changed_at": found.get("marketing_consent_at"),
+        "source": found.get("consent_source"),
+        "awaiting_confirmation_since": found.get("opt_in_requested_at"),
+        "confirmed_at": found.get("opt_in_confirmed_at"),
+        "bounced_at": found.get("bounced_at"),
+    }
 
 
 async def claim_due(
@@ -275,9 +319,10 @@ async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, custo
     """An unsubscribe click: effective for every marketing mail decided from now on (consent is read at sending)."""
     await pool.execute(
         """
-        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at)
-        VALUES ($1, $2, false, $3)
-        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET marketing_consent = false, marketing_consent_at = $3
+        INSERT INTO contacts AS c (merchant_id, customer_id, marketing_consent, marketing_consent_at, consent_source)
+        VALUES ($1, $2, false, $3, 'unsubscribe_link')
+        ON CONFLICT (merchant_id, customer_id) DO UPDATE SET marketing_consent = false, marketing_consent_at = $3,
+            consent_source = 'unsubscribe_link', opt_in_requested_at = NULL
         """,
         merchant_id,
         customer_id,

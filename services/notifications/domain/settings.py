@@ -22,7 +22,7 @@ MESSAGES = (
     "review_request", "first_order_thank_you", "account_invitation", "cart_reminder", "birthday", "tenure_voucher",
     "points_earned", "points_pending", "points_confirmed", "points_reversed", "points_expiring", "points_expired",
     "tier_reached", "reward_redeemed", "membership_changed", "win_back", "aftercare", "negative_review_reply",
-    "positive_review_thanks", "review_alert",
+    "positive_review_thanks", "review_alert", "opt_in_confirmation",
 )  # fmt: skip
 
 
@@ -66,6 +66,9 @@ class NotificationSettings(Strict):
     #: Where a guest creates an account; without it no account invitation goes out.
     account_url: HttpsUrl | None = None
 
+    #: Marketing consent the shop did not confirm itself (`double_opt_in_confirmed`) waits for the customer's
+    #: click in a confirmation mail (German law expects double opt-in for e-mail marketing).
+    double_opt_in: bool = True
     disabled_messages: frozenset[Literal[MESSAGES]] = frozenset()  # type: ignore[valid-type]
     #: Marketing frequency budget across all flows: at most `budget_mails` per customer in `budget_days`;
     #: more is deferred to the next free slot, never dropped.

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict
 
+from services.common.envelope import new_envelope
 from services.common.service_app import Runtime
-from services.notifications.adapters.store import save_settings, settings_of, withdraw_marketing_consent
-from services.notifications.adapters.unsubscribe import UnsubscribeLinkInvalid, UnsubscribeLinks
+from services.notifications.adapters.store import (
+    confirm_opt_in,
+    consent_of,
+    save_settings,
+    settings_of,
+    withdraw_marketing_consent,
+)
+from services.notifications.adapters.unsubscribe import OptInLinks, UnsubscribeLinkInvalid, UnsubscribeLinks
 from services.notifications.domain.settings import NotificationSettings
+from services.notifications.entrypoints.consumers import apply_consent
 
 _PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
@@ -20,12 +29,26 @@ _PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
 padding: 0 16px">{body}</body></html>"""
 
 
-def router(runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None) -> APIRouter:
+class ConsentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    granted: bool
+    source: Literal["account_settings", "customer_service", "newsletter_signup", "checkout", "double_opt_in", "other"]
+    #: True when the shop ran double opt-in itself; otherwise a grant sends our confirmation mail first.
+    double_opt_in_confirmed: bool = False
+
+
+_EXPIRED = "<p>Dieser Link ist ungültig oder abgelaufen. / This link is not valid any more.</p>"
+
+
+def router(
+    runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None, opt_in: OptInLinks | None = None
+) -> APIRouter:
     root = APIRouter()
     api = APIRouter(prefix="/internal/v1/merchants/{merchant_id}", tags=["notifications"])
-    public = APIRouter(prefix="/internal/v1/unsubscribe", tags=["notifications"])
+    public = APIRouter(prefix="/internal/v1", tags=["notifications"])
 
-    @public.get("/{token}", response_class=HTMLResponse)
+    @public.get("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe_page(token: str) -> HTMLResponse:
         """Asks before it acts: link scanners in mail systems open every GET, so only the POST unsubscribes."""
         if unsubscribe is None:
@@ -41,7 +64,7 @@ def router(runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None) -> API
         )
         return HTMLResponse(_PAGE.format(body=form))
 
-    @public.post("/{token}", response_class=HTMLResponse)
+    @public.post("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe_now(token: str) -> HTMLResponse:
         """RFC 8058 one-click (mail clients POST `List-Unsubscribe=One-Click`) and the page's button."""
         if unsubscribe is None:
@@ -53,6 +76,49 @@ def router(runtime: Runtime, unsubscribe: UnsubscribeLinks | None = None) -> API
         await withdraw_marketing_consent(runtime.pool, merchant_id, customer_id, datetime.now(UTC))
         done = "<p>Du bist abgemeldet: keine Werbe-E-Mails mehr. / You are unsubscribed from marketing mail.</p>"
         return HTMLResponse(_PAGE.format(body=done))
+
+    @public.get("/opt-in/{token}", response_class=HTMLResponse)
+    async def opt_in_page(token: str) -> HTMLResponse:
+        """The double opt-in link: a page that asks first (link scanners open every GET; only a person confirms)."""
+        if opt_in is None:
+            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
+        try:
+            opt_in.read(token)
+        except UnsubscribeLinkInvalid:
+            return HTMLResponse(_PAGE.format(body=_EXPIRED), 404)
+        form = (
+            f'<form method="post" action="{escape(token)}"><p>Newsletter bestätigen? / Confirm the newsletter?</p>'
+            '<p><button type="submit">Ja, bestätigen / Yes, confirm</button></p></form>'
+        )
+        return HTMLResponse(_PAGE.format(body=form))
+
+    @public.post("/opt-in/{token}", response_class=HTMLResponse)
+    async def opt_in_confirm(token: str) -> HTMLResponse:
+        if opt_in is None:
+            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
+        try:
+            merchant_id, customer_id, asked_at = opt_in.read(token)
+        except UnsubscribeLinkInvalid:
+            return HTMLResponse(_PAGE.format(body=_EXPIRED), 404)
+        if not await confirm_opt_in(runtime.pool, merchant_id, customer_id, asked_at, datetime.now(UTC)):
+            return HTMLResponse(_PAGE.format(body=_EXPIRED), 410)
+        done = "<p>Danke, du bist angemeldet. / Thank you, you are subscribed.</p>"
+        return HTMLResponse(_PAGE.format(body=done))
+
+    @api.get("/customers/{customer_id}/consent")
+    async def get_consent(merchant_id: str, customer_id: str) -> dict[str, Any]:
+        """E-mail marketing consent as it is now, with its proof (source, double opt-in times) and bounces."""
+        return await consent_of(runtime.pool, merchant_id, customer_id)
+
+    @api.put("/customers/{customer_id}/consent")
+    async def put_consent(merchant_id: str, customer_id: str, change: ConsentUpdate) -> dict[str, Any]:
+        """Change it from the shop's side (customer service, account settings). A grant the shop has not
+        confirmed sends the double opt-in mail when the merchant asks for double opt-in."""
+        data = {"customer_id": customer_id, "channel": "email", "purpose": "marketing", **change.model_dump()}
+        event = new_envelope("consent.changed", merchant_id, data, occurred_at=datetime.now(UTC))
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await apply_consent(conn, [event])
+        return await consent_of(runtime.pool, merchant_id, customer_id)
 
     @api.get("/notifications/settings")
     async def get_settings(merchant_id: str) -> dict[str, Any]:

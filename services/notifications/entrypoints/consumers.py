@@ -22,6 +22,7 @@ from services.notifications.adapters.store import (
     upsert_contacts,
 )
 from services.notifications.domain import flows
+from services.notifications.domain.consent import consent_changes
 from services.notifications.domain.messages import request_for
 
 CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed", "customer.erasure_requested"})
@@ -48,9 +49,16 @@ async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> l
     return []
 
 
+async def apply_consent(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    settings = await settings_of(conn, sorted({e.merchant_id for e in events}))
+    changes, confirmations = consent_changes(events, settings)
+    await record_consent(conn, changes)
+    await insert_requests(conn, confirmations)
+
+
 def _contact_action(event: Envelope) -> Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]:
     if event.type == "consent.changed":
-        return record_consent
+        return apply_consent
     if event.type == "customer.erasure_requested":
         return erase_customers
     return upsert_contacts

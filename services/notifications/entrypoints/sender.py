@@ -22,7 +22,7 @@ from services.notifications.adapters.store import (
     set_status,
     settings_of,
 )
-from services.notifications.adapters.unsubscribe import UnsubscribeLinks
+from services.notifications.adapters.unsubscribe import OptInLinks, UnsubscribeLinks
 from services.notifications.domain.messages import (
     Decision,
     SendingPolicy,
@@ -54,11 +54,13 @@ class NotificationSender:
         poll_interval_s: float = 0.2,
         batch_size: int = 50,
         unsubscribe: UnsubscribeLinks | None = None,
+        opt_in: OptInLinks | None = None,
         rate: MerchantRate | None = None,
     ) -> None:
         self.rate = rate or MerchantRate(0)
         self.runtime = runtime
         self.unsubscribe = unsubscribe
+        self.opt_in = opt_in or (OptInLinks(unsubscribe.secret, unsubscribe.base_url) if unsubscribe else None)
         self.renderer = renderer
         self.smtp = smtp
         self.metrics = metrics
@@ -169,6 +171,9 @@ class NotificationSender:
             brand_colour=settings.brand_colour,
             brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
         )
+        if row["template"] == "opt_in_confirmation" and self.opt_in is not None:
+            asked_at = row["context"]["asked_at"]
+            context["confirm_url"] = self.opt_in.url_for(row["merchant_id"], row["customer_id"], asked_at)
         rendered = self.renderer.render(row["template"], locale, context, source=row.get("source"))
         name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
         return build_message(

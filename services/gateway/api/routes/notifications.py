@@ -9,8 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.routes.customers import CustomerId
 from services.notifications.adapters.custom_templates import TemplateDraft
 from services.notifications.domain.settings import NotificationSettings
+from services.notifications.entrypoints.api import ConsentUpdate
 from services.notifications.entrypoints.templates_api import Locale, Message, PreviewRequest
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -99,4 +101,29 @@ async def preview_notification_template(
         "notifications",
         f"{_base(merchant.merchant_id)}/notifications/templates/{message}/{locale}/preview",
         json=request.model_dump(mode="json", exclude_none=True),
+    )
+
+
+@router.get("/customers/{customer_id}/consent")
+async def get_customer_consent(
+    customer_id: CustomerId, runtime: RuntimeDep, merchant=require_scope("customers:read")
+) -> Response:
+    """E-mail marketing consent as notifications decides with it: granted or not, since when, the source, the
+    double opt-in times (asked, confirmed) and a hard bounce, if any."""
+    return await runtime.extras["services"].send(
+        "GET", "notifications", f"{_base(merchant.merchant_id)}/customers/{quote(customer_id, safe='')}/consent"
+    )
+
+
+@router.put("/customers/{customer_id}/consent")
+async def put_customer_consent(
+    customer_id: CustomerId, change: ConsentUpdate, runtime: RuntimeDep, merchant=require_scope("config:write")
+) -> Response:
+    """Change it from the shop's side. A grant the shop has not confirmed by double opt-in itself sends the
+    confirmation mail, and consent starts with the customer's click (when the shop's settings ask for it)."""
+    return await runtime.extras["services"].send(
+        "PUT",
+        "notifications",
+        f"{_base(merchant.merchant_id)}/customers/{quote(customer_id, safe='')}/consent",
+        json=change.model_dump(mode="json"),
     )

@@ -1,5 +1,5 @@
-"""Public pages for shoppers (no API key; the signed link is the credential): the order tracking page and the
-unsubscribe page of marketing mails."""
+"""Public pages for shoppers (no API key; the signed link is the credential): the order tracking page, the
+unsubscribe page of marketing mails and the double opt-in confirmation of a newsletter sign-up."""
 
 from __future__ import annotations
 
@@ -35,3 +35,15 @@ async def unsubscribe_page(token: Token, runtime: RuntimeDep) -> Response:
 async def unsubscribe(token: Token, runtime: RuntimeDep) -> Response:
     """RFC 8058 one-click unsubscribe (`List-Unsubscribe=One-Click`), and the page's button."""
     return await runtime.extras["services"].page("notifications", f"/internal/v1/unsubscribe/{token}", method="POST")
+
+
+@router.get("/c/{token}", response_class=Response)
+async def opt_in_page(token: Token, runtime: RuntimeDep) -> Response:
+    """The double opt-in link of a newsletter sign-up: a page that asks first (link scanners open every GET)."""
+    return await runtime.extras["services"].page("notifications", f"/internal/v1/opt-in/{token}")
+
+
+@router.post("/c/{token}", response_class=Response)
+async def confirm_opt_in(token: Token, runtime: RuntimeDep) -> Response:
+    """The page's button: e-mail marketing consent from now on, with the click as its proof."""
+    return await runtime.extras["services"].page("notifications", f"/internal/v1/opt-in/{token}", method="POST")
