@@ -588,3 +588,31 @@ async def test_double_opt_in_consent_starts_with_the_click_in_the_confirmation_m
         assert withdrawn.status_code == 200 and withdrawn.json()["email_marketing"] is False
         bad = await http.put(consent_url, json={"granted": "maybe", "source": "telepathy"})
         assert bad.status_code == 422 and {e["path"] for e in bad.json()["errors"]} == {"granted", "source"}
+
+
+async def test_the_delay_apology_waits_briefly_for_loyaltys_goodwill_and_mentions_it(
+    sender, smtp, merchant_id: str
+) -> None:
+    import json
+
+    from services.common.contract.registry import CONTRACT_DIR
+    from services.notifications.entrypoints.consumers import handle_shop_events
+
+    def example(event_type: str, name: str) -> Envelope:
+        raw = json.loads((CONTRACT_DIR / "examples" / event_type / "v1" / name).read_text())
+        return Envelope.model_validate({**raw, "merchant_id": merchant_id, "occurred_at": NOW.isoformat()})
+
+    apology = example("notification.requested", "delay-apology.json")  # the contract's own examples
+    goodwill = example("loyalty.points_earned", "goodwill-late-parcel.json")
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, apology.data["customer_id"])])
+        await insert_requests(conn, [request_for(apology, NOW)])  # tracking asks first...
+    assert await sender.send_due(NOW) == 0  # ...the apology waits two minutes for loyalty
+    async with pool.acquire() as conn:
+        await handle_shop_events(conn, [goodwill])  # ...whose goodwill arrives a moment later
+    assert await sender.send_due(NOW + timedelta(minutes=2)) == 1
+    (mail,) = read_mails(smtp[1])
+    text = mail.get_body(("plain",)).get_content()
+    assert mail["Subject"] == "Dein Paket verspätet sich – das tut uns leid"
+    assert "Als kleine Entschuldigung haben wir dir 50 Punkte gutgeschrieben." in text

@@ -119,7 +119,7 @@ def credit_bonus(
         cause=entry.entry_id,
         occurred_at=now,
     )
-    if reason != "goodwill":  # the delay apology mail mentions goodwill; no second mail for it
+    if reason != "goodwill":  # notifications mentions goodwill in the delay apology: no second mail for it
         book.notify(
             merchant_id,
             account.customer_id,

@@ -438,3 +438,24 @@ async def erase_customers(conn: asyncpg.Connection, events: list[Envelope]) -> N
             merchant_id,
             customer_id,
         )
+
+
+async def save_goodwill(conn: asyncpg.Connection, grants: list[tuple[str, str, int, datetime]]) -> None:
+    """(merchant, shipment, points, at) from loyalty's goodwill for a late parcel."""
+    await conn.executemany(
+        "INSERT INTO goodwill (merchant_id, shipment_id, points, granted_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        grants,
+    )
+
+
+async def goodwill_of(pool: asyncpg.Pool, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    if not keys:
+        return {}
+    rows = await pool.fetch(
+        "SELECT g.merchant_id, g.shipment_id, g.points FROM goodwill g "
+        "JOIN unnest($1::text[], $2::text[]) AS k(m, s) ON g.merchant_id = k.m AND g.shipment_id = k.s",
+        [m for m, _ in keys],
+        [s for _, s in keys],
+    )
+    return {(r["merchant_id"], r["shipment_id"]): r["points"] for r in rows}

@@ -203,6 +203,15 @@ def _reviewed(out: FlowDecisions, event: Envelope, s: NotificationSettings) -> N
         out.requests.append(_request(event, "positive_review_thanks", trigger, "transactional", at, facts))
 
 
+def goodwill_grants(events: list[Envelope]) -> list[tuple[str, str, int, datetime]]:
+    """Loyalty's goodwill for a late parcel, as (merchant, shipment, points, at): the delay apology mentions it."""
+    return [
+        (e.merchant_id, e.data["shipment_id"], e.data["points"], e.occurred_at)
+        for e in events
+        if e.type == "loyalty.points_earned" and e.data["reason_code"] == "goodwill" and e.data.get("shipment_id")
+    ]
+
+
 def _order_facts(event: Envelope) -> OrderFacts:
     d = event.data
     return OrderFacts(

@@ -14,6 +14,8 @@ _TRIGGERS = uuid.UUID("3e9c1d2a-7b4f-4c8e-a1d5-6f0b2c9e8a47")
 SUPPORTED_LOCALES = ("de", "en")
 #: How long a notification waits for its contact (customer.created may arrive after the trigger).
 CONTACT_WAIT = timedelta(hours=1)
+#: The delay apology waits this long for loyalty's goodwill points for the same delay, to mention them.
+GOODWILL_WAIT = timedelta(minutes=2)
 #: A trigger older than this never mails the customer (a backfill, a long outage): the news is stale.
 MAX_TRIGGER_AGE = timedelta(days=3)
 #: The marketing frequency budget across all flows: at most this many per customer in the window. Mail over
@@ -76,6 +78,8 @@ def _requested(event: Envelope, now: datetime) -> NotificationRequest:
     the request arrives (the id comes from the trigger, not the event)."""
     d = event.data
     not_before = datetime.fromisoformat(d["send_after"]) if d.get("send_after") else now
+    if d["message"] == "delay_apology":  # loyalty's goodwill for the same delay arrives on its own topic
+        not_before = max(not_before, event.occurred_at + GOODWILL_WAIT)
     context = dict(d.get("variables") or {})
     for key in ("order_id", "shipment_id"):
         if d.get(key):

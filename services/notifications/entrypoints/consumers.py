@@ -17,6 +17,7 @@ from services.notifications.adapters.store import (
     insert_requests,
     order_facts_of,
     record_consent,
+    save_goodwill,
     save_order_facts,
     settings_of,
     upsert_contacts,
@@ -37,6 +38,7 @@ SHOP_TYPES = frozenset(
         "cart.checked_out",
         "tracking.order_delivered",
         "review.submitted",
+        "loyalty.points_earned",  # goodwill for a late parcel, for the delay apology
     }
 )
 
@@ -83,6 +85,7 @@ async def handle_shop_events(conn: asyncpg.Connection, events: list[Envelope]) -
         await customers_with_orders(conn, ordering),
     )
     await save_order_facts(conn, decisions.orders)
+    await save_goodwill(conn, flows.goodwill_grants(events))
     # Cancellations first: flows.decide already applied them to this batch's own requests in stream order.
     suppressed = await cancel_pending(conn, decisions.cancel, datetime.now(UTC))
     await insert_requests(conn, decisions.requests)
@@ -94,7 +97,7 @@ def subscriptions() -> list[Subscription]:
     return [
         Subscription(
             "notifications.flows",
-            ("shop.orders", "shop.carts", "tracking.events", "shop.reviews"),
+            ("shop.orders", "shop.carts", "tracking.events", "shop.reviews", "loyalty.events"),
             handle_shop_events,
             SHOP_TYPES,
         ),

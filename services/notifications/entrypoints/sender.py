@@ -17,6 +17,7 @@ from services.notifications.adapters.store import (
     abandon_interrupted_sends,
     claim_due,
     contact_of,
+    goodwill_of,
     mark_bounced,
     outcome_event,
     set_status,
@@ -118,9 +119,14 @@ class NotificationSender:
             row["locale"] = resolve_locale(row["locale"])
         merchants = await settings_of(self.runtime.pool, sorted({r["merchant_id"] for r in rows}))
         wording = await saved_drafts(self.runtime.pool, {(r["merchant_id"], r["template"], r["locale"]) for r in rows})
+        late = {(r["merchant_id"], r["context"].get("shipment_id")) for r in rows if r["template"] == "delay_apology"}
+        goodwill = await goodwill_of(self.runtime.pool, {k for k in late if k[1]})
         for row in rows:
             draft = wording.get((row["merchant_id"], row["template"], row["locale"]))
             row["source"] = draft.source() if draft else None
+            points = goodwill.get((row["merchant_id"], row["context"].get("shipment_id")))
+            if row["template"] == "delay_apology" and points is not None:
+                row["context"] = {**row["context"], "goodwill_points": points}
         await asyncio.gather(*(self._send_one(row, now, merchants[row["merchant_id"]]) for row in rows))
         return len(rows)
 
