@@ -707,7 +707,16 @@ def choose(formal: str, informal: str) -> str:
     return "{% if formal %}" + formal + "{% else %}" + informal + "{% endif %}"
 
 
+#: Messages with the merchant's note for the customer's country (settings `region_notes`), as their last paragraph.
+REGION_AWARE = ("order_received", "shipped")
+REGION_NOTE = "{% if region_note %}{{ region_note }}{% endif %}"
+
+
 def main() -> None:
+    for message in REGION_AWARE:
+        for lang, (subject, paras) in MESSAGES[message].items():
+            MESSAGES[message][lang] = (subject, [*paras, REGION_NOTE])
+        SIE[message] = (SIE[message][0], [*SIE[message][1], REGION_NOTE])
     for message, langs in MESSAGES.items():
         for lang, (subject, paras) in langs.items():
             text, html = text_of(paras), html_of(paras)

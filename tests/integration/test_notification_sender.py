@@ -616,3 +616,38 @@ async def test_the_delay_apology_waits_briefly_for_loyaltys_goodwill_and_mention
     text = mail.get_body(("plain",)).get_content()
     assert mail["Subject"] == "Dein Paket verspätet sich – das tut uns leid"
     assert "Als kleine Entschuldigung haben wir dir 50 Punkte gutgeschrieben." in text
+
+
+async def test_the_customers_own_form_of_address_and_a_note_for_their_country(sender, smtp, merchant_id: str) -> None:
+    from services.notifications.adapters.store import save_settings
+    from services.notifications.domain.settings import NotificationSettings
+    from services.notifications.entrypoints.consumers import handle_shop_events
+    from tests.tracking_events import placed
+
+    await save_settings(
+        sender.runtime.pool,
+        merchant_id,
+        NotificationSettings(
+            form_of_address="du",
+            region_notes={"CH": {"de": "Für Lieferungen in die Schweiz können Zollgebühren anfallen."}},
+        ),
+    )
+    swiss = customer_event(
+        merchant_id, "r1", email="r1@example.ch", salutation="herr", last_name="Keller", form_of_address="sie",
+        address={"city": "Zürich", "postcode": "8001", "country": "CH"},
+    )  # fmt: skip
+    german = customer_event(merchant_id, "r2", email="r2@example.de", address={"city": "Köln", "postcode": "50667",
+                                                                               "country": "DE"})  # fmt: skip
+    pool = sender.runtime.pool
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [swiss, german])
+        orders = [
+            placed(f"o-{c}", NOW, customer=c).model_copy(update={"merchant_id": merchant_id}) for c in ("r1", "r2")
+        ]
+        await handle_shop_events(conn, orders)
+    assert await sender.send_due(NOW) == 2
+    mails = {str(m["To"]).split("<")[1][:-1]: m.get_body(("plain",)).get_content() for m in read_mails(smtp[1])}
+    assert mails["r1@example.ch"].startswith("Guten Tag Herr Keller,")  # the customer's "sie" over the shop's "du"
+    assert "vielen Dank für Ihre Bestellung" in mails["r1@example.ch"]
+    assert "Zollgebühren" in mails["r1@example.ch"] and "Zollgebühren" not in mails["r2@example.de"]
+    assert mails["r2@example.de"].startswith("Hallo Anna,")

@@ -29,7 +29,7 @@ PARTS = ("subject", "text", "html")
 #: Always there besides the message's own facts (see Renderer.render and template_context).
 COMMON_VARIABLES = frozenset(
     {"greeting", "sign_off", "merchant_name", "first_name", "last_name", "salutation", "formal", "locale",
-     "legal_footer", "brand_colour", "brand_logo_url"}
+     "legal_footer", "brand_colour", "brand_logo_url", "country", "region_note"}
 )  # fmt: skip
 _FORBIDDEN = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.Block, nodes.Macro, nodes.CallBlock)
 

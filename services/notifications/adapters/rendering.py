@@ -73,6 +73,8 @@ class Renderer:
             "brand_colour": DEFAULT_BRAND_COLOUR,
             "brand_logo_url": None,
             "legal_footer": None,
+            "country": None,
+            "region_note": None,
             **context,
             "locale": locale,
         }

@@ -37,17 +37,20 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
                 d.get("locale") or "de",
                 d.get("time_zone"),
                 event.occurred_at,
+                d.get("form_of_address"),
+                (d.get("address") or {}).get("country"),
             )
         )
     await conn.executemany(
         """
         INSERT INTO contacts AS c (merchant_id, customer_id, email, first_name, last_name, salutation,
-                                   locale, time_zone, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   locale, time_zone, updated_at, form_of_address, country)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (merchant_id, customer_id) DO UPDATE SET
             email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
             salutation = EXCLUDED.salutation, locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone,
-            updated_at = EXCLUDED.updated_at,
+            updated_at = EXCLUDED.updated_at, form_of_address = EXCLUDED.form_of_address,
+            country = EXCLUDED.country,
             bounced_at = CASE WHEN c.email IS DISTINCT FROM EXCLUDED.email THEN NULL ELSE c.bounced_at END,
             bounce_reason = CASE WHEN c.email IS DISTINCT FROM EXCLUDED.email THEN NULL ELSE c.bounce_reason END
         WHERE c.updated_at IS NULL OR c.updated_at <= EXCLUDED.updated_at
@@ -168,7 +171,7 @@ async def claim_due(
             """
             SELECT n.notification_id, n.merchant_id, n.customer_id, n.template, n.context, n.give_up_at, n.attempts,
                    n.category, n.trigger_at, c.email, c.first_name, c.last_name, c.salutation, c.locale, c.time_zone,
-                   (c.bounced_at IS NOT NULL) AS bounced,
+                   (c.bounced_at IS NOT NULL) AS bounced, c.form_of_address, c.country,
                    coalesce(c.marketing_consent, false) AS marketing_consent,
                    (c.updated_at IS NOT NULL) AS known
             FROM notifications n
@@ -222,6 +225,8 @@ def _address_merchant(row: dict[str, Any]) -> None:
         salutation=None,
         time_zone=None,
         bounced=False,
+        form_of_address=None,
+        country=None,
         known=True,
     )
 

@@ -97,6 +97,12 @@ class NotificationSettings(Strict):
     review_recovery_offer: dict[Locale, Annotated[str, Field(max_length=500, pattern=ONE_LINE)]] = Field(
         default_factory=dict
     )
+    #: A sentence for customers in one country, per language, in the order and shipping mails (customs for
+    #: Switzerland, another return address for Austria...): {"CH": {"de": "...", "en": "..."}}.
+    region_notes: dict[
+        Annotated[str, Field(pattern=r"^[A-Z]{2}$")],
+        dict[Locale, Annotated[str, Field(min_length=1, max_length=500, pattern=ONE_LINE)]],
+    ] = Field(default_factory=dict, max_length=60)
     review_alert_email: str | None = Field(None, max_length=200, pattern=EMAIL)
     review_alert_locale: Locale = "de"
 

@@ -172,11 +172,13 @@ class NotificationSender:
             shop,
             last_name=row["last_name"],
             salutation=row["salutation"],
-            formal=settings.form_of_address == "Sie",
+            formal=(row.get("form_of_address") or settings.form_of_address).lower() == "sie",
             legal_footer=settings.legal_footer,
             brand_colour=settings.brand_colour,
             brand_logo_url=str(settings.brand_logo_url) if settings.brand_logo_url else None,
         )
+        context["country"] = row.get("country")
+        context["region_note"] = settings.region_notes.get(row.get("country") or "", {}).get(locale)
         if row["template"] == "opt_in_confirmation" and self.opt_in is not None:
             asked_at = row["context"]["asked_at"]
             context["confirm_url"] = self.opt_in.url_for(row["merchant_id"], row["customer_id"], asked_at)
