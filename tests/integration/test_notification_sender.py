@@ -651,3 +651,76 @@ async def test_the_customers_own_form_of_address_and_a_note_for_their_country(se
     assert "vielen Dank für Ihre Bestellung" in mails["r1@example.ch"]
     assert "Zollgebühren" in mails["r1@example.ch"] and "Zollgebühren" not in mails["r2@example.de"]
     assert mails["r2@example.de"].startswith("Hallo Anna,")
+
+
+MARKETING = {"review_request", "first_order_thank_you", "account_invitation", "cart_reminder", "birthday",
+             "tenure_voucher", "win_back", "aftercare"}  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", ["de", "en"])
+async def test_every_message_of_the_catalogue_goes_over_smtp_and_parses_back(
+    sender, smtp, merchant_id: str, locale: str
+) -> None:
+    """Each message with its example facts, to a customer in `locale`, through the sender and a real SMTP server,
+    then read back as MIME: subject as rendered, greeting, both alternatives, formatted facts, and the
+    unsubscribe headers exactly on marketing mail."""
+    from services.notifications.domain.examples import EXAMPLE_FACTS
+    from services.notifications.domain.messages import NotificationRequest, template_context, trigger_notification_id
+    from services.notifications.entrypoints.consumers import apply_consent
+
+    from services.notifications.adapters.store import save_settings
+    from services.notifications.domain.settings import NotificationSettings
+
+    pool = sender.runtime.pool
+    await save_settings(pool, merchant_id, NotificationSettings(budget_mails=50))  # all of them in one go
+    async with pool.acquire() as conn:
+        await upsert_contacts(conn, [customer_event(merchant_id, "all", locale=locale, email="all@example.de")])
+        await apply_consent(conn, [marketing_opt_in(merchant_id, "all")])
+        await insert_requests(
+            conn,
+            [
+                NotificationRequest(
+                    notification_id=trigger_notification_id(merchant_id, f"all:{message}"),
+                    merchant_id=merchant_id,
+                    customer_id="all",
+                    template=message,
+                    context=facts,
+                    trigger_event=uuid.uuid4(),
+                    not_before=NOW,
+                    give_up_at=NOW + timedelta(hours=1),
+                    category="merchant" if message == "review_alert" else
+                    "marketing" if message in MARKETING else "transactional",
+                    trigger_id=f"all:{message}",
+                    trigger_at=NOW,
+                )
+                for message, facts in EXAMPLE_FACTS.items()
+            ],
+        )  # fmt: skip
+    sent = await sender.send_due(NOW)  # 10:30 in Berlin: no quiet hours
+    statuses = await pool.fetch("SELECT template, status, status_reason FROM notifications WHERE status <> 'sent'")
+    assert sent == len(EXAMPLE_FACTS), [dict(r) for r in statuses]
+    mails = {m["X-Retention-Notification-Id"]: m for m in read_mails(smtp[1])}
+    renderer = Renderer()
+    for message, facts in EXAMPLE_FACTS.items():
+        mail = mails[str(trigger_notification_id(merchant_id, f"all:{message}"))]
+        text = mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",)).get_content()
+        to_team = message == "review_alert"
+        expected = renderer.render(
+            message, "de" if to_team else locale, template_context(facts, None if to_team else "Anna", merchant_id,
+                                                                   last_name=None if to_team else "Schmidt")
+        )  # fmt: skip
+        assert mail["Subject"] == expected.subject, message
+        hello = {"de": "Hallo", "en": "Hello"}["de" if to_team else locale]
+        assert text.startswith(f"{hello} Anna," if not to_team else f"{hello},"), (message, text[:40])
+        assert f"<p>{hello}" in html and merchant_id in html and "None" not in text + html, message
+        assert (mail["List-Unsubscribe"] is not None) == (message in MARKETING), message
+        assert ("team@shop.example" in str(mail["To"])) == to_team, message
+    order = mails[str(trigger_notification_id(merchant_id, "all:order_received"))].get_body(("plain",)).get_content()
+    assert ("129,90\xa0€" if locale == "de" else "€129.90") in order
+    expiring = (
+        mails[str(trigger_notification_id(merchant_id, "all:points_expiring"))].get_body(("plain",)).get_content()
+    )
+    assert ("1. Juni 2026" if locale == "de" else "1 June 2026") in expiring
+    shipped = mails[str(trigger_notification_id(merchant_id, "all:shipped"))].get_body(("plain",)).get_content()
+    assert "https://shop.example/t/abc" in shipped

@@ -62,5 +62,5 @@ EXAMPLE_FACTS: dict[str, dict[str, Any]] = {
     "review_alert": {"order_id": "o-100234", "rating": 1, "title": "Kaputt", "review_id": "rv-3",
                      "customer_id": "c-4711", "body": "Die Sohle war eingerissen.",
                      "recipient_email": "team@shop.example", "recipient_locale": "de"},
-    "opt_in_confirmation": {"confirm_url": "https://shop.example/c/abc"},
+    "opt_in_confirmation": {"confirm_url": "https://shop.example/c/abc", "asked_at": "2026-03-02T09:00:00+00:00"},
 }  # fmt: skip
