@@ -664,12 +664,11 @@ async def test_every_message_of_the_catalogue_goes_over_smtp_and_parses_back(
     """Each message with its example facts, to a customer in `locale`, through the sender and a real SMTP server,
     then read back as MIME: subject as rendered, greeting, both alternatives, formatted facts, and the
     unsubscribe headers exactly on marketing mail."""
+    from services.notifications.adapters.store import save_settings
     from services.notifications.domain.examples import EXAMPLE_FACTS
     from services.notifications.domain.messages import NotificationRequest, template_context, trigger_notification_id
-    from services.notifications.entrypoints.consumers import apply_consent
-
-    from services.notifications.adapters.store import save_settings
     from services.notifications.domain.settings import NotificationSettings
+    from services.notifications.entrypoints.consumers import apply_consent
 
     pool = sender.runtime.pool
     await save_settings(pool, merchant_id, NotificationSettings(budget_mails=50))  # all of them in one go
