@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     #: SMTP connections kept open and reused by one notifications worker (mails in flight at once).
     smtp_connections: int = Field(4, ge=1, le=64)
     smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    #: A send the server surely did not take is tried again after this, doubling (6 attempts).
+    smtp_retry_wait_s: float = Field(30.0, gt=0, le=3600)
+    #: A mail still `sending` this long after its claim was interrupted by a crash: marked failed, never resent.
+    smtp_interrupted_after_s: float = Field(120.0, gt=0, le=86_400)
     #: Mails per second per merchant (0: no limit); more are deferred, never dropped.
     smtp_merchant_rate: float = Field(50.0, ge=0, le=10_000)
     secret_key: str = "dev-secret-change-me"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
@@ -41,6 +42,9 @@ def _background(runtime: Runtime) -> list:
         runtime,
         renderer=Renderer(),
         smtp=SmtpSender(smtp_config(runtime.settings)),
+        batch_size=4 * runtime.settings.smtp_connections,
+        retry_wait=timedelta(seconds=runtime.settings.smtp_retry_wait_s),
+        interrupted_after=timedelta(seconds=runtime.settings.smtp_interrupted_after_s),
         metrics=NotificationMetrics.create(runtime.registry),
         unsubscribe=unsubscribe_links(runtime),
         opt_in=opt_in_links(runtime),

@@ -695,7 +695,9 @@ async def test_every_message_of_the_catalogue_goes_over_smtp_and_parses_back(
                 for message, facts in EXAMPLE_FACTS.items()
             ],
         )  # fmt: skip
-    sent = await sender.send_due(NOW)  # 10:30 in Berlin: no quiet hours
+    sent = 0
+    while claimed := await sender.send_due(NOW):  # 10:30 in Berlin: no quiet hours; a batch at a time
+        sent += claimed
     statuses = await pool.fetch("SELECT template, status, status_reason FROM notifications WHERE status <> 'sent'")
     assert sent == len(EXAMPLE_FACTS), [dict(r) for r in statuses]
     mails = {m["X-Retention-Notification-Id"]: m for m in read_mails(smtp[1])}
@@ -723,3 +725,48 @@ async def test_every_message_of_the_catalogue_goes_over_smtp_and_parses_back(
     assert ("1. Juni 2026" if locale == "de" else "1 June 2026") in expiring
     shipped = mails[str(trigger_notification_id(merchant_id, "all:shipped"))].get_body(("plain",)).get_content()
     assert "https://shop.example/t/abc" in shipped
+
+
+async def test_smtp_auth_is_used_when_configured_and_without_it_nothing_is_taken(
+    tmp_path: Path,
+) -> None:
+    """A provider that requires AUTH (aiosmtpd with an authenticator): the configured login sends; with a wrong
+    login or none the server takes nothing."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from services.notifications.adapters.smtp import SendFailed, build_message
+    from services.notifications.domain.messages import template_context
+    from services.platform.smtp_sink import MaildirHandler
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"shop", b"s3cret")
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        MaildirHandler(tmp_path / "auth"),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,  # the test has no certificate; production uses SMTP_SECURITY=starttls or tls
+    )
+    controller.start()
+    rendered = Renderer().render("points_earned", "de", template_context({"points": 1, "balance": 1}, "A", "S"))
+    mail = build_message(rendered, sender=("S", "s@example.de"), recipient=("A", "a@example.de"), notification_id="n")
+    try:
+        good = SmtpSender(SmtpConfig("127.0.0.1", port, username="shop", password="s3cret"))
+        assert await good.send(mail) == mail.message_id
+        await good.close()
+        assert len(read_mails(tmp_path / "auth")) == 1
+        wrong_login = SmtpConfig("127.0.0.1", port, username="shop", password="nope", timeout_s=2)
+        with pytest.raises(SendFailed) as refused:
+            await SmtpSender(wrong_login).send(mail)
+        assert refused.value.retry and not refused.value.bounce  # never taken: kept for after the fix
+        with pytest.raises(SendFailed) as refused:
+            await SmtpSender(SmtpConfig("127.0.0.1", port, timeout_s=2)).send(mail)  # no AUTH at all
+        assert "530" in refused.value.reason and not refused.value.bounce
+        assert len(read_mails(tmp_path / "auth")) == 1
+    finally:
+        controller.stop()

@@ -218,7 +218,10 @@ def test_birthday_points_on_the_day_once_a_year_but_not_belated() -> None:
     greetings = [e.data for e in model.book.emitted if e.type == "notification.requested"]
     greetings = [g for g in greetings if g["message"] == "birthday"]
     assert len(greetings) == 1 and greetings[0]["category"] == "marketing"  # once, and only with consent
-    assert greetings[0]["variables"] == {"points": 100}
+    assert greetings[0]["variables"]["points"] == 100 and greetings[0]["variables"]["percent_off"] == 10
+    (voucher,) = [c for c in model.book.codes if c["kind"] == "birthday_voucher"]
+    assert voucher["code"] == greetings[0]["variables"]["code"]
+    assert greetings[0]["variables"]["code_expires_at"] == "2026-04-04T06:01:00+00:00"  # 30 days
     late = LoyaltyModel()
     late.deliver([event("customer.updated", T0, {"customer_id": "c1", "birthday": "1990-03-05"})])
     late.run_jobs(datetime(2026, 3, 20, tzinfo=UTC))  # the job ran two weeks late: no belated points...

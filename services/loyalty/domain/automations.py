@@ -151,7 +151,13 @@ def schedule_birthday(book: Book, merchant_id: str, account: Account, now: datet
 
 
 def birthday_points(
-    book: Book, programme: Programme, merchant_id: str, account: Account, payload: dict[str, Any], now: datetime
+    book: Book,
+    programme: Programme,
+    merchant_id: str,
+    account: Account,
+    payload: dict[str, Any],
+    now: datetime,
+    code: str | None = None,
 ) -> None:
     if account.birthday is None or account.erased_at is not None:
         return
@@ -171,13 +177,30 @@ def birthday_points(
         now=now,
     )
     # The greeting goes out with or without points (a zero bonus, a cap), once a year: marketing, by consent.
+    cause = stable_id("birthday-greeting", merchant_id, account.customer_id, now.year)
+    voucher = programme.config.birthday_voucher
+    variables: dict[str, Any] = {"points": entry.points if entry else None}
+    if code is not None and voucher.percent_off > 0:
+        expires_at = now + timedelta(days=voucher.valid_days)
+        book.codes.append(
+            {
+                "merchant_id": merchant_id,
+                "customer_id": account.customer_id,
+                "code": code,
+                "kind": "birthday_voucher",
+                "percent_off": voucher.percent_off,
+                "expires_at": expires_at,
+                "redemption_id": cause,  # one code per customer and year, however often the job runs
+            }
+        )
+        variables |= {"code": code, "percent_off": voucher.percent_off, "code_expires_at": expires_at.isoformat()}
     book.notify(
         merchant_id,
         account.customer_id,
         "birthday",
-        cause=stable_id("birthday-greeting", merchant_id, account.customer_id, now.year),
+        cause=cause,
         occurred_at=now,
         category="marketing",
-        variables={"points": entry.points if entry else None},
+        variables=variables,
     )
     schedule_birthday(book, merchant_id, account, now + timedelta(days=1))

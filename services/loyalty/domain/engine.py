@@ -78,7 +78,7 @@ class Engine:
         elif kind == "review_tier":
             tiers.review_tier(book, programme, merchant_id, account, now)
         elif kind == "birthday_points":
-            automations.birthday_points(book, programme, merchant_id, account, payload, now)
+            automations.birthday_points(book, programme, merchant_id, account, payload, now, self.new_code())
         elif kind == "tenure_voucher":
             automations.tenure_voucher(book, programme, merchant_id, account, payload, now, self.new_code())
         else:

@@ -153,6 +153,13 @@ class Tenure(Strict):
     valid_days: Annotated[StrictInt, Field(ge=1, le=365)] = 30
 
 
+class BirthdayVoucher(Strict):
+    """A discount code in the birthday greeting, besides the birthday points (0 percent: no code)."""
+
+    percent_off: Annotated[StrictInt, Field(ge=0, le=100)] = 10
+    valid_days: Annotated[StrictInt, Field(ge=1, le=365)] = 30
+
+
 class MembershipPlan(Strict):
     name_de: Annotated[str, Field(min_length=1, max_length=60)]
     name_en: Annotated[str, Field(min_length=1, max_length=60)]
@@ -180,6 +187,7 @@ class ProgrammeConfig(Strict):
     expiry: Expiry = Expiry()
     goodwill: Goodwill = Goodwill()
     tenure: Tenure = Tenure()
+    birthday_voucher: BirthdayVoucher = BirthdayVoucher()
     memberships: dict[Key, MembershipPlan] = Field(default_factory=dict)
     points_payment: PointsPayment = PointsPayment()
     #: Discount codes from redemptions stay valid this long.

@@ -310,14 +310,22 @@ async def set_status(
             await write_outbox(conn, contract, [announce])
 
 
-async def abandon_interrupted_sends(pool: asyncpg.Pool, claimed_before: datetime) -> int:
-    """A row left in `sending` may or may not have reached the SMTP server: never resend it."""
-    result = await pool.execute(
-        "UPDATE notifications SET status = 'failed', status_reason = 'interrupted during SMTP send; "
-        "not retried to avoid a duplicate mail' WHERE status = 'sending' AND claimed_at < $1",
-        claimed_before,
-    )
-    return int(result.split()[-1])
+async def abandon_interrupted_sends(
+    pool: asyncpg.Pool, claimed_before: datetime, contract: Contract | None = None, now: datetime | None = None
+) -> int:
+    """A row left in `sending` may or may not have reached the SMTP server: never resend it; announce it failed."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE notifications SET status = 'failed', status_reason = 'interrupted during SMTP send; "
+            "not retried to avoid a duplicate mail' WHERE status = 'sending' AND claimed_at < $1 "
+            "RETURNING notification_id, merchant_id, customer_id, template, status_reason",
+            claimed_before,
+        )
+        if contract is not None and rows:
+            at = now or claimed_before
+            failed = [outcome_event("notification.failed", dict(r), at, reason=r["status_reason"]) for r in rows]
+            await write_outbox(conn, contract, failed)
+    return len(rows)
 
 
 async def withdraw_marketing_consent(pool: asyncpg.Pool, merchant_id: str, customer_id: str, at: datetime) -> None:

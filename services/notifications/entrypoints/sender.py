@@ -53,7 +53,9 @@ class NotificationSender:
         smtp: SmtpSender,
         metrics: NotificationMetrics,
         poll_interval_s: float = 0.2,
-        batch_size: int = 50,
+        batch_size: int = 16,
+        retry_wait: timedelta = RETRY_WAIT,
+        interrupted_after: timedelta = INTERRUPTED_AFTER,
         unsubscribe: UnsubscribeLinks | None = None,
         opt_in: OptInLinks | None = None,
         rate: MerchantRate | None = None,
@@ -66,15 +68,21 @@ class NotificationSender:
         self.smtp = smtp
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
+        #: Claimed mails are `sending` before their SMTP call, so a crash loses (never repeats) a claimed batch:
+        #: a few per connection keeps that small and the connections busy.
         self.batch_size = batch_size
+        self.retry_wait = retry_wait
+        self.interrupted_after = interrupted_after
 
     async def run(self) -> None:
         last_sweep = datetime.min.replace(tzinfo=UTC)
         while True:
             now = datetime.now(UTC)
-            if now - last_sweep > INTERRUPTED_AFTER:
+            if now - last_sweep > self.interrupted_after:
                 await retry_transient(
-                    lambda cutoff=now - INTERRUPTED_AFTER: abandon_interrupted_sends(self.runtime.pool, cutoff),
+                    lambda cutoff=now - self.interrupted_after, at=now: abandon_interrupted_sends(
+                        self.runtime.pool, cutoff, self.runtime.contract, at
+                    ),
                     name="abandon_interrupted",
                 )
                 last_sweep = now
@@ -202,7 +210,7 @@ class NotificationSender:
         A hard bounce also suppresses the address for every later mail."""
         reason = failure.reason
         if failure.retry and row["attempts"] < MAX_SEND_ATTEMPTS:
-            status, retry_at = "pending", now + RETRY_WAIT * 2 ** (row["attempts"] - 1)
+            status, retry_at = "pending", now + self.retry_wait * 2 ** (row["attempts"] - 1)
         else:
             status, retry_at = "failed", None
         if failure.bounce and row["category"] != "merchant":
