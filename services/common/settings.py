@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     outbox_poll_interval_s: float = Field(0.05, gt=0, le=10)
     scheduler_poll_interval_s: float = Field(1.0, gt=0, le=60)
     db_pool_max: int = Field(10, ge=2, le=100)
+    #: Gateway: requests per second per API key, and the burst a key may spend at once (429 beyond).
+    gateway_rate_per_key: float = Field(100.0, ge=0, le=100_000)
+    gateway_burst_per_key: int = Field(200, ge=1, le=1_000_000)
+    #: Gateway: requests per second per client address to the public pages (tracking, unsubscribe, opt-in).
+    gateway_public_rate_per_ip: float = Field(2.0, ge=0, le=10_000)
+    gateway_public_burst_per_ip: int = Field(20, ge=1, le=100_000)
+    #: Behind a reverse proxy every caller has the proxy's address: name the header it puts the client's in
+    #: (e.g. X-Forwarded-For; its first address counts). Only set it when a proxy you run always sets it.
+    gateway_client_ip_header: str | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

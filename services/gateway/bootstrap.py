@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.common.rate import TokenBuckets
 from services.common.service_app import Runtime, ServiceSpec
 from services.gateway.adapters.services import ServiceClient
 from services.gateway.api.routes import admin, contract, customers, events, loyalty, notifications, pages, tracking
@@ -12,6 +13,8 @@ from services.gateway.metrics import GatewayMetrics
 
 async def _startup(runtime: Runtime) -> None:
     s = runtime.settings
+    runtime.extras["key_limits"] = TokenBuckets(s.gateway_rate_per_key, s.gateway_burst_per_key)
+    runtime.extras["public_limits"] = TokenBuckets(s.gateway_public_rate_per_ip, s.gateway_public_burst_per_ip)
     runtime.extras["services"] = ServiceClient(
         {
             "loyalty": s.loyalty_url,

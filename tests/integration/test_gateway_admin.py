@@ -118,3 +118,47 @@ def test_cli_creates_a_merchant_and_prints_the_key_once(infra) -> None:
         timeout=60,
     )
     assert again.returncode != 0 and "exists" in again.stderr + again.stdout
+
+
+async def test_each_key_and_each_public_caller_gets_its_own_rate_limit(infra, topics) -> None:
+    """A key over its burst gets 429 problem+json with Retry-After, another key is unaffected; the public pages
+    (no key) are limited per client address."""
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
+        DATABASE_URL=infra.database_url,
+        admin_token=ADMIN,
+        env="test",
+        gateway_rate_per_key=0.5,
+        gateway_burst_per_key=3,
+        gateway_public_rate_per_ip=0.5,
+        gateway_public_burst_per_ip=2,
+        gateway_client_ip_header="X-Forwarded-For",
+    )
+    app = build_service_app(GATEWAY, settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            keys = []
+            for _ in range(2):
+                created = await client.post(
+                    "/admin/v1/merchants",
+                    headers={"Authorization": f"Bearer {ADMIN}"},
+                    json={"merchant_id": f"m-{uuid.uuid4().hex[:10]}", "name": "Shop"},
+                )
+                keys.append(created.json()["api_key"])
+
+            async def contract_call(key: str) -> httpx.Response:
+                return await client.get("/v1/notifications/settings", headers={"Authorization": f"Bearer {key}"})
+
+            first = [(await contract_call(keys[0])).status_code for _ in range(4)]
+            limited = await contract_call(keys[0])
+            other = await contract_call(keys[1])
+            bad_key = await client.get("/v1/notifications/settings", headers={"Authorization": "Bearer rk_test_x"})
+            pages = [(await client.get(f"/u/{'A' * 30}")).status_code for _ in range(3)]
+            via_proxy = await client.get(f"/u/{'A' * 30}", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
+    assert first[:3] != [429] * 3 and first[3] == 429 and limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert limited.json()["title"] == "Too many requests" and int(limited.headers["Retry-After"]) >= 1
+    assert other.status_code != 429  # the other merchant's key has its own bucket
+    assert bad_key.status_code == 401  # an unknown key is refused before it could spend anyone's tokens
+    assert pages[:2] != [429, 429] and pages[2] == 429
+    assert via_proxy.status_code != 429  # another customer behind the same proxy

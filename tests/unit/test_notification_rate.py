@@ -26,3 +26,14 @@ def test_a_burst_then_one_token_per_interval_and_merchants_do_not_share() -> Non
 def test_zero_means_no_limit() -> None:
     rate = MerchantRate(per_second=0)
     assert all(rate.take("m1", T0) is None for _ in range(10_000))
+
+
+def test_idle_keys_are_forgotten_when_there_are_too_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    import services.common.rate as rate_module
+
+    monkeypatch.setattr(rate_module, "MAX_KEYS", 3)
+    rate = MerchantRate(per_second=1, burst=1)
+    for n in range(3):
+        rate.take(f"ip{n}", T0)
+    assert rate.take("ip3", T0 + timedelta(seconds=5)) is None  # the idle three made room
+    assert len(rate._tokens) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -11,6 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.logs import log_context
+from services.common.rate import TokenBuckets
 from services.common.service_app import Runtime
 from services.gateway.adapters.merchants import find_key, touch_key
 from services.gateway.core.security import matches, well_formed
@@ -49,12 +51,32 @@ async def current_merchant(
         or (record.expires_at is not None and record.expires_at <= now)
     ):
         raise UNAUTHORIZED
+    throttle(runtime.extras["key_limits"], f"key:{record.key_id}", now)
     await touch_key(runtime.pool, record.key_id, now)
     log_context.set({**log_context.get({}), "merchant_id": record.merchant_id})
     return Merchant(record.merchant_id, record.scopes)
 
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
+
+
+def throttle(buckets: TokenBuckets, key: str, now: datetime) -> None:
+    """429 with `Retry-After` (whole seconds, rounded up) when the key or address has no token left."""
+    next_token = buckets.take(key, now)
+    if next_token is not None:
+        wait = max(1, math.ceil((next_token - now).total_seconds()))
+        raise HTTPException(429, "Too many requests", headers={"Retry-After": str(wait)})
+
+
+async def public_rate_limit(request: Request, runtime: RuntimeDep) -> None:
+    """The public pages have no key: limited per client address (links are guessable only by brute force)."""
+    header = runtime.settings.gateway_client_ip_header
+    forwarded = request.headers.get(header, "") if header else ""
+    address = forwarded.split(",")[0].strip() or (request.client.host if request.client else "unknown")
+    throttle(runtime.extras["public_limits"], f"ip:{address}", datetime.now(UTC))
+
+
+PublicRateLimit = Depends(public_rate_limit)
 
 
 def require_scope(scope: str):
