@@ -72,6 +72,14 @@ async def test_openapi_and_asyncapi_are_served_side_by_side(gateway) -> None:
     assert "/v1/events" in openapi["paths"] and "/v1/customers/{customer_id}/loyalty" in openapi["paths"]
     assert asyncapi["asyncapi"] == "3.0.0" and "shop.orders" in str(asyncapi["channels"])
     assert (await gateway.get("/asyncapi.yaml")).text.startswith("asyncapi:")
+    limited = [
+        (path, method)
+        for path, operations in openapi["paths"].items()
+        if path.startswith(("/v1/", "/t/", "/u/", "/c/"))
+        for method, operation in operations.items()
+        if "429" not in operation["responses"]
+    ]
+    assert limited == [], "every merchant route and public page documents its rate limit"
 
 
 async def test_an_unreachable_service_is_a_503_problem(infra, topics) -> None:

@@ -584,6 +584,12 @@ async def test_double_opt_in_consent_starts_with_the_click_in_the_confirmation_m
             await insert_requests(conn, [request_for(voucher_request(merchant_id, "d1", 2), NOW)])
         assert await sender.send_due(NOW + timedelta(minutes=1)) == 1  # marketing now goes
 
+        again = signup.model_copy(update={"event_id": uuid.uuid4(), "occurred_at": NOW + timedelta(minutes=2)})
+        async with pool.acquire() as conn:  # signing up again while subscribed: nothing to confirm
+            await apply_consent(conn, [again])
+        confirmations = await pool.fetchval("SELECT count(*) FROM notifications WHERE template = 'opt_in_confirmation'")
+        assert confirmations == 1 and (await http.get(consent_url)).json()["email_marketing"] is True
+
         withdrawn = await http.put(consent_url, json={"granted": False, "source": "customer_service"})
         assert withdrawn.status_code == 200 and withdrawn.json()["email_marketing"] is False
         bad = await http.put(consent_url, json={"granted": "maybe", "source": "telepathy"})

@@ -6,7 +6,7 @@ import hmac
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -77,6 +77,20 @@ async def public_rate_limit(request: Request, runtime: RuntimeDep) -> None:
 
 
 PublicRateLimit = Depends(public_rate_limit)
+
+#: For the OpenAPI document: every merchant route and public page can answer 429.
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Too many requests for this API key (or, on public pages, this address); "
+        "retry after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+        "content": {
+            "application/problem+json": {
+                "example": {"type": "about:blank", "title": "Too many requests", "status": 429}
+            }
+        },
+    }
+}
 
 
 def require_scope(scope: str):

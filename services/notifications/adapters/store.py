@@ -115,6 +115,19 @@ async def record_consent(conn: asyncpg.Connection, changes: list[ConsentChange])
     )
 
 
+async def consenting_contacts(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these customers have e-mail marketing consent now."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "SELECT c.merchant_id, c.customer_id FROM contacts c JOIN unnest($1::text[], $2::text[]) AS k(m, cu) "
+        "ON c.merchant_id = k.m AND c.customer_id = k.cu WHERE c.marketing_consent",
+        [m for m, _ in keys],
+        [c for _, c in keys],
+    )
+    return {(r["merchant_id"], r["customer_id"]) for r in rows}
+
+
 async def confirm_opt_in(
     pool: asyncpg.Pool, merchant_id: str, customer_id: str, asked_at: datetime, now: datetime
 ) -> bool:

@@ -12,6 +12,7 @@ from services.common.consumer import Subscription
 from services.common.envelope import Envelope
 from services.notifications.adapters.store import (
     cancel_pending,
+    consenting_contacts,
     customers_with_orders,
     erase_customers,
     insert_requests,
@@ -23,7 +24,7 @@ from services.notifications.adapters.store import (
     upsert_contacts,
 )
 from services.notifications.domain import flows
-from services.notifications.domain.consent import consent_changes
+from services.notifications.domain.consent import ConsentChange, consent_changes
 from services.notifications.domain.messages import request_for
 
 CONTACT_TYPES = frozenset({"customer.created", "customer.updated", "consent.changed", "customer.erasure_requested"})
@@ -54,8 +55,26 @@ async def handle_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> l
 async def apply_consent(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     settings = await settings_of(conn, sorted({e.merchant_id for e in events}))
     changes, confirmations = consent_changes(events, settings)
+    asking = {(c.merchant_id, c.customer_id) for c in changes if c.action == "ask"}
+    consenting = await consenting_contacts(conn, asking)
+    changes = [c for c in changes if not _already_consenting(c, consenting)]
+    asked = {(c.merchant_id, c.customer_id, c.at.isoformat()) for c in changes if c.action == "ask"}
+    confirmations = [r for r in confirmations if (r.merchant_id, r.customer_id, r.context["asked_at"]) in asked]
     await record_consent(conn, changes)
     await insert_requests(conn, confirmations)
+
+
+def _already_consenting(change: ConsentChange, consenting: set[tuple[str, str]]) -> bool:
+    """An unconfirmed sign-up from someone who already consented changes nothing and asks nothing (stream order:
+    a withdrawal earlier in the batch makes the next sign-up ask again)."""
+    key = (change.merchant_id, change.customer_id)
+    if change.action == "ask":
+        return key in consenting
+    if change.action == "grant":
+        consenting.add(key)
+    else:
+        consenting.discard(key)
+    return False
 
 
 def _contact_action(event: Envelope) -> Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]:

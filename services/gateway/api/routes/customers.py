@@ -8,9 +8,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path
 
 from services.common.envelope import ID_PATTERN
-from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
 
-router = APIRouter(prefix="/v1", tags=["customers"])
+router = APIRouter(prefix="/v1", tags=["customers"], responses=RATE_LIMITED)
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's customer id")]
 OrderId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's order id")]
 

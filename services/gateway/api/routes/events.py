@@ -13,13 +13,13 @@ from services.common.contract import ContractViolation
 from services.common.envelope import Envelope
 from services.common.errors import retry_transient
 from services.common.http import problem
-from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
 from services.gateway.metrics import GatewayMetrics
 
 MAX_BATCH = 500
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=RATE_LIMITED)
 
 _EVENT_ITEM = {
     "type": "object",

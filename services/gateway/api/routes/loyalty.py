@@ -13,12 +13,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from services.common.envelope import ID_PATTERN
-from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
 from services.loyalty.domain.programme import ProgrammeConfig
 from services.loyalty.domain.rewards import Reward
 from services.loyalty.entrypoints.api import PayWithPoints, RedeemReward
 
-router = APIRouter(prefix="/v1", tags=["loyalty"])
+router = APIRouter(prefix="/v1", tags=["loyalty"], responses=RATE_LIMITED)
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's customer id")]
 RewardId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="The reward's key, e.g. `five-off`")]
 Language = Annotated[Literal["de", "en"], Query(description="Language of the history texts")]

@@ -8,14 +8,14 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
 from services.gateway.api.routes.customers import CustomerId
 from services.notifications.adapters.custom_templates import TemplateDraft
 from services.notifications.domain.settings import NotificationSettings
 from services.notifications.entrypoints.api import ConsentUpdate
 from services.notifications.entrypoints.templates_api import Locale, Message, PreviewRequest
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"], responses=RATE_LIMITED)
 
 
 def _base(merchant_id: str) -> str:

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from services.gateway.api.deps import PublicRateLimit, RuntimeDep
+from services.gateway.api.deps import RATE_LIMITED, PublicRateLimit, RuntimeDep
 
-router = APIRouter(tags=["pages"], dependencies=[PublicRateLimit])
+router = APIRouter(tags=["pages"], dependencies=[PublicRateLimit], responses=RATE_LIMITED)
 Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{20,400}$", description="The signed token of the link")]
 
 

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
 from services.common.envelope import ID_PATTERN
-from services.gateway.api.deps import RuntimeDep, require_scope
+from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
 from services.tracking.domain.branding import Branding
 from services.tracking.domain.promise import DeliveryRules
 
-router = APIRouter(prefix="/v1", tags=["tracking"])
+router = APIRouter(prefix="/v1", tags=["tracking"], responses=RATE_LIMITED)
 Carrier = Annotated[str, Path(pattern="^(dhl|dpd|gls|hermes|ups)$", description="dhl, dpd, gls, hermes or ups")]
 
 
