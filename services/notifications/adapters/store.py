@@ -205,7 +205,8 @@ async def claim_due(
             if row["category"] == "merchant":  # to the merchant's team: the address travels with the request
                 _address_merchant(row)
             row["recent_marketing"] = recent.setdefault((row["merchant_id"], row["customer_id"]), [])
-            verdict, reason, until = decide(row, merchants[row["merchant_id"]])
+            row["settings"] = merchants[row["merchant_id"]]  # the sender composes with the settings it decided with
+            verdict, reason, until = decide(row, row["settings"])
             if verdict == "send":
                 if row["category"] == "marketing":  # counts against the budget of the rest of this batch too
                     row["recent_marketing"].append(now)

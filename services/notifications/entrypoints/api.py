@@ -39,6 +39,21 @@ class ConsentUpdate(BaseModel):
 
 
 _EXPIRED = "<p>Dieser Link ist ungültig oder abgelaufen. / This link is not valid any more.</p>"
+_INVALID = "<p>Dieser Link ist ungültig. / This link is not valid.</p>"
+
+
+def _page(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(body=body), status_code=status)
+
+
+def _read_link(links: UnsubscribeLinks | OptInLinks | None, token: str, invalid: str) -> tuple[Any, ...] | HTMLResponse:
+    """What a signed link says, or the page to show instead (links not configured: 503; forged or expired: 404)."""
+    if links is None:
+        return _page("<p>Not available.</p>", 503)
+    try:
+        return links.read(token)
+    except UnsubscribeLinkInvalid:
+        return _page(invalid, 404)
 
 
 def router(
@@ -51,59 +66,47 @@ def router(
     @public.get("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe_page(token: str) -> HTMLResponse:
         """Asks before it acts: link scanners in mail systems open every GET, so only the POST unsubscribes."""
-        if unsubscribe is None:
-            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
-        try:
-            unsubscribe.read(token)
-        except UnsubscribeLinkInvalid:
-            return HTMLResponse(_PAGE.format(body="<p>Dieser Link ist ungültig. / This link is not valid.</p>"), 404)
+        found = _read_link(unsubscribe, token, _INVALID)
+        if isinstance(found, HTMLResponse):
+            return found
         form = (
             f'<form method="post" action="{escape(token)}"><p>Keine Werbe-E-Mails mehr von uns erhalten?</p>'
             '<p><button type="submit" name="List-Unsubscribe" value="One-Click">Abmelden / Unsubscribe</button></p>'
             "<p>Mails zu deinen Bestellungen bekommst du weiterhin. / Order mails keep coming.</p></form>"
         )
-        return HTMLResponse(_PAGE.format(body=form))
+        return _page(form)
 
     @public.post("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe_now(token: str) -> HTMLResponse:
         """RFC 8058 one-click (mail clients POST `List-Unsubscribe=One-Click`) and the page's button."""
-        if unsubscribe is None:
-            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
-        try:
-            merchant_id, customer_id = unsubscribe.read(token)
-        except UnsubscribeLinkInvalid:
-            return HTMLResponse(_PAGE.format(body="<p>Dieser Link ist ungültig. / This link is not valid.</p>"), 404)
+        found = _read_link(unsubscribe, token, _INVALID)
+        if isinstance(found, HTMLResponse):
+            return found
+        merchant_id, customer_id = found
         await withdraw_marketing_consent(runtime.pool, merchant_id, customer_id, datetime.now(UTC))
-        done = "<p>Du bist abgemeldet: keine Werbe-E-Mails mehr. / You are unsubscribed from marketing mail.</p>"
-        return HTMLResponse(_PAGE.format(body=done))
+        return _page("<p>Du bist abgemeldet: keine Werbe-E-Mails mehr. / You are unsubscribed from marketing mail.</p>")
 
     @public.get("/opt-in/{token}", response_class=HTMLResponse)
     async def opt_in_page(token: str) -> HTMLResponse:
         """The double opt-in link: a page that asks first (link scanners open every GET; only a person confirms)."""
-        if opt_in is None:
-            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
-        try:
-            opt_in.read(token)
-        except UnsubscribeLinkInvalid:
-            return HTMLResponse(_PAGE.format(body=_EXPIRED), 404)
+        found = _read_link(opt_in, token, _EXPIRED)
+        if isinstance(found, HTMLResponse):
+            return found
         form = (
             f'<form method="post" action="{escape(token)}"><p>Newsletter bestätigen? / Confirm the newsletter?</p>'
             '<p><button type="submit">Ja, bestätigen / Yes, confirm</button></p></form>'
         )
-        return HTMLResponse(_PAGE.format(body=form))
+        return _page(form)
 
     @public.post("/opt-in/{token}", response_class=HTMLResponse)
     async def opt_in_confirm(token: str) -> HTMLResponse:
-        if opt_in is None:
-            return HTMLResponse(_PAGE.format(body="<p>Not available.</p>"), status_code=503)
-        try:
-            merchant_id, customer_id, asked_at = opt_in.read(token)
-        except UnsubscribeLinkInvalid:
-            return HTMLResponse(_PAGE.format(body=_EXPIRED), 404)
+        found = _read_link(opt_in, token, _EXPIRED)
+        if isinstance(found, HTMLResponse):
+            return found
+        merchant_id, customer_id, asked_at = found
         if not await confirm_opt_in(runtime.pool, merchant_id, customer_id, asked_at, datetime.now(UTC)):
-            return HTMLResponse(_PAGE.format(body=_EXPIRED), 410)
-        done = "<p>Danke, du bist angemeldet. / Thank you, you are subscribed.</p>"
-        return HTMLResponse(_PAGE.format(body=done))
+            return _page(_EXPIRED, 410)
+        return _page("<p>Danke, du bist angemeldet. / Thank you, you are subscribed.</p>")
 
     @api.get("/customers/{customer_id}/consent")
     async def get_consent(merchant_id: str, customer_id: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from services.notifications.adapters.store import (
     mark_bounced,
     outcome_event,
     set_status,
-    settings_of,
 )
 from services.notifications.adapters.unsubscribe import OptInLinks, UnsubscribeLinks
 from services.notifications.domain.messages import (
@@ -125,7 +124,6 @@ class NotificationSender:
             return 0
         for row in rows:
             row["locale"] = resolve_locale(row["locale"])
-        merchants = await settings_of(self.runtime.pool, sorted({r["merchant_id"] for r in rows}))
         wording = await saved_drafts(self.runtime.pool, {(r["merchant_id"], r["template"], r["locale"]) for r in rows})
         late = {(r["merchant_id"], r["context"].get("shipment_id")) for r in rows if r["template"] == "delay_apology"}
         goodwill = await goodwill_of(self.runtime.pool, {k for k in late if k[1]})
@@ -135,7 +133,7 @@ class NotificationSender:
             points = goodwill.get((row["merchant_id"], row["context"].get("shipment_id")))
             if row["template"] == "delay_apology" and points is not None:
                 row["context"] = {**row["context"], "goodwill_points": points}
-        await asyncio.gather(*(self._send_one(row, now, merchants[row["merchant_id"]]) for row in rows))
+        await asyncio.gather(*(self._send_one(row, now, row["settings"]) for row in rows))
         return len(rows)
 
     async def _send_one(self, row: dict[str, Any], now: datetime, settings: NotificationSettings) -> None:
