@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.notifications.domain.messages import Contact, resolve_locale, send_decision
-from services.segments.domain.profiles import Profile, apply_order
+from services.segments.domain.profiles import OrderRow, summarise_orders
 from services.tracking.domain.shipments import next_status
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -39,11 +39,12 @@ def test_unknown_and_late_label_scans_never_change_state() -> None:
     assert next_status("in_transit", T0, "label_created", T0 + timedelta(hours=1)) is None
 
 
-def test_profile_folds_orders_in_any_order() -> None:
-    a = apply_order(Profile(), 2_000, "EUR", T0 + timedelta(days=3))
-    b = apply_order(a, 1_000, "EUR", T0)
-    assert (b.order_count, b.revenue_minor, b.average_order_value_minor) == (2, 3_000, 1_500)
-    assert b.first_order_at == T0 and b.last_order_at == T0 + timedelta(days=3)
+def test_profile_order_figures_do_not_depend_on_arrival_order() -> None:
+    late = OrderRow("o2", T0 + timedelta(days=3), 2_000, 0, "EUR", "web_shop", False)
+    early = OrderRow("o1", T0, 1_000, 0, "EUR", "amazon", False)
+    a, b = summarise_orders([late, early]), summarise_orders([early, late])
+    assert a == b and (a.order_count, a.revenue_minor, a.acquisition_channel) == (2, 3_000, "amazon")
+    assert a.first_order_at == T0 and a.last_order_at == T0 + timedelta(days=3)
 
 
 def test_locale_resolution_falls_back_to_german() -> None:

@@ -35,7 +35,7 @@ def facts(order_count: int = 3, last_order_days_ago: int = 10, consent: bool = T
     return CustomerFacts(
         properties={"order_count": order_count, "first_order_at": date(2025, 1, 5), "rfm_group": "loyal"},
         events={"order.placed": [NOW - timedelta(days=200), last]},
-        purchases={"coffee": [last]},
+        purchases={"category:coffee": [last]},
         consents={"marketing": consent},
     )
 

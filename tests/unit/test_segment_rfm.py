@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.segments.domain.rfm import Buyer, group, scores
+from services.segments.domain.rfm import Buyer, RfmCuts, group, scores
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +73,22 @@ def test_scores_are_quintiles_and_equal_numbers_share_a_group(shop: list[Buyer])
                 b.last_order_at.date(), b.order_count, b.revenue_minor)  # fmt: skip
             if same:
                 assert rfm[a.customer_id] == rfm[b.customer_id]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 400), st.integers(1, 8), st.integers(0, 20)),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_scoring_one_customer_against_the_cuts_equals_scoring_the_whole_population(rows) -> None:
+    """The incremental path (stored cuts) and the refresh (all buyers) never disagree on the same population."""
+    buyers = [Buyer(f"c{i}", NOW - timedelta(days=d), n, m * 500) for i, (d, n, m) in enumerate(rows)]
+    everyone = scores(buyers, NOW)
+    cuts = RfmCuts.of(buyers, NOW)
+    assert cuts is not None
+    restored = RfmCuts.from_doc(cuts.to_doc())
+    for b in buyers:
+        assert restored.score(b.last_order_at, b.order_count, b.revenue_minor, NOW) == everyone[b.customer_id]

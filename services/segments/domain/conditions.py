@@ -41,6 +41,10 @@ PROPERTIES: dict[str, type] = {
     "first_order_at": date,
     "last_order_at": date,
     "birthday_month": int,
+    "marketing_source": str,
+    "open_cart": bool,
+    "discount_code_count": int,
+    "is_guest": bool,
 }
 RFM_GROUPS = ("champions", "loyal", "potential_loyalists", "at_risk", "cant_lose", "hibernating", "lost")
 ORDERING = ("<", "<=", ">", ">=")
@@ -155,7 +159,7 @@ class CustomerFacts:
     properties: dict[str, Any]
     #: Event type -> when, newest last (the profile keeps a bounded window).
     events: dict[str, list[datetime]] = field(default_factory=dict)
-    #: (category or product id) -> when bought, newest last.
+    #: "category:<name>" / "product:<id>" -> when bought, newest last.
     purchases: dict[str, list[datetime]] = field(default_factory=dict)
     consents: dict[str, bool] = field(default_factory=dict)
 
@@ -211,6 +215,8 @@ def time_dependent(node: Condition) -> bool:
         return time_dependent(node.of)
     if isinstance(node, Compare):
         return node.property in ("days_since_last_order", "rfm_group", "lifecycle")
+    if isinstance(node, InRfmGroup):
+        return True  # scores move as the merchant's other buyers order, and recency with the calendar
     return isinstance(node, Performed) or (isinstance(node, Bought) and node.within_days is not None)
 
 
@@ -235,12 +241,12 @@ def explain(node: Condition, facts: CustomerFacts, now: datetime, path: str = ""
         wanted = f"at least {node.at_least}" + (f", at most {node.at_most}" if node.at_most is not None else "")
         return Explanation(held, f"{node.event} {count} times in {node.within_days} days, wanted {wanted}", path)
     if isinstance(node, Bought):
-        key = node.category or node.product_id or ""
+        key = f"category:{node.category}" if node.category else f"product:{node.product_id}"
         times = facts.purchases.get(key, [])
         if node.within_days is not None:
             times = [t for t in times if now - timedelta(days=node.within_days) < t <= now]
         window = f" in {node.within_days} days" if node.within_days else ""
-        return Explanation(bool(times), f"bought {key!r} {len(times)} times{window}", path)
+        return Explanation(bool(times), f"bought {key} {len(times)} times{window}", path)
     if isinstance(node, InRfmGroup):
         group = facts.properties.get("rfm_group")
         return Explanation(group in node.groups, f"RFM group is {group!r}, wanted one of {node.groups}", path)
@@ -278,6 +284,8 @@ def _fits(kind: type, value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is bool:
+        return isinstance(value, bool)
     if kind is date:
         try:
             date.fromisoformat(value)

@@ -1,88 +1,123 @@
-"""Segments' consumers: orders and customers fold into profiles."""
+"""Segments' consumer: every customer-related event folds into the profile, then the touched customers (and only
+they) are reassessed against the merchant's segments, in the batch's one transaction.
+
+Cost per batch is a fixed handful of statements (orders, profiles, orders of touched customers, segments, RFM
+cuts, save), independent of how many customers the merchant has that the batch did not touch.
+"""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope, derived_event_id, new_envelope
-from services.segments.domain.profiles import Profile, apply_order
+from services.common.schedule import Job, schedule_jobs
+from services.segments.adapters import store
+from services.segments.domain.profiles import apply_event, summarise_orders, with_orders
+from services.segments.domain.reassess import reassess
+from services.segments.metrics import SegmentsMetrics
 
-ORDER_TYPES = frozenset({"order.placed"})
-CUSTOMER_TYPES = frozenset({"customer.created", "customer.updated"})
-
-
-def in_lock_order(events: list[Envelope]) -> list[Envelope]:
-    """Both consumers lock profile rows; taking them in one global order avoids deadlocks between them.
-
-    The sort is stable, so one customer's events keep their order.
-    """
-    return sorted(events, key=lambda e: (e.merchant_id, e.data["customer_id"]))
-
-
-async def handle_orders(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    emitted = []
-    for event in in_lock_order(events):
-        d = event.data
-        row = await conn.fetchrow(
-            "SELECT order_count, revenue_minor, currency, first_order_at, last_order_at FROM profiles "
-            "WHERE merchant_id = $1 AND customer_id = $2 FOR UPDATE",
-            event.merchant_id,
-            d["customer_id"],
-        )
-        profile = apply_order(
-            Profile(**dict(row)) if row else Profile(), d["total_minor"], d["currency"], event.occurred_at
-        )
-        await conn.execute(
-            "INSERT INTO profiles (merchant_id, customer_id, order_count, revenue_minor, currency, first_order_at, "
-            "last_order_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (merchant_id, customer_id) DO UPDATE SET "
-            "order_count = $3, revenue_minor = $4, currency = $5, first_order_at = $6, last_order_at = $7",
-            event.merchant_id,
-            d["customer_id"],
-            profile.order_count,
-            profile.revenue_minor,
-            profile.currency,
-            profile.first_order_at,
-            profile.last_order_at,
-        )
-        emitted.append(
-            new_envelope(
-                "segments.profile_updated",
-                event.merchant_id,
-                {
-                    "customer_id": d["customer_id"],
-                    "order_count": profile.order_count,
-                    "revenue_minor": profile.revenue_minor,
-                    "currency": profile.currency,
-                },
-                occurred_at=event.occurred_at,
-                event_id=derived_event_id(event.event_id, "segments.profile_updated"),
-            )
-        )
-    return emitted
+TOPICS = ("shop.orders", "shop.customers", "shop.reviews", "shop.carts", "loyalty.events", "tracking.events")
+ORDER_FIGURES = frozenset({"order.placed", "order.cancelled", "order.refunded"})
+EVENT_TYPES = frozenset(
+    {
+        "order.placed", "order.cancelled", "order.refunded", "order.returned",
+        "customer.created", "customer.updated", "consent.changed", "customer.erasure_requested",
+        "review.submitted", "cart.updated", "cart.checked_out",
+        "loyalty.tier_changed", "loyalty.reward_redeemed", "tracking.order_delivered",
+    }
+)  # fmt: skip
+#: The scheduled re-evaluation of every merchant that has profiles (time-dependent segments, lifecycle, RFM).
+REEVALUATE_EVERY = timedelta(hours=1)
+CROSS_SELL_AFTER = timedelta(days=14)
 
 
-async def handle_customers(conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
-    for event in in_lock_order(events):
-        d = event.data
-        address = d.get("address") or {}
-        await conn.execute(
-            "INSERT INTO profiles (merchant_id, customer_id, city, postcode, country, channel) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (merchant_id, customer_id) DO UPDATE SET "
-            "city = coalesce($3, profiles.city), postcode = coalesce($4, profiles.postcode), "
-            "country = coalesce($5, profiles.country), channel = coalesce($6, profiles.channel)",
-            event.merchant_id,
-            d["customer_id"],
-            address.get("city"),
-            address.get("postcode"),
-            address.get("country"),
-            d.get("acquisition_channel"),
-        )
-    return []
+class ProfileConsumer:
+    def __init__(
+        self,
+        metrics: SegmentsMetrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reevaluate_every: timedelta = REEVALUATE_EVERY,
+        cross_sell_after: timedelta = CROSS_SELL_AFTER,
+    ) -> None:
+        self.metrics = metrics
+        self.clock = clock
+        self.reevaluate_every = reevaluate_every
+        self.cross_sell_after = cross_sell_after
+        self.segments = store.SegmentCache()
+
+    async def handle(self, conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
+        now = self.clock()
+        await store.record_orders(conn, events)
+        by_customer: dict[store.Key, list[Envelope]] = {}
+        for event in events:
+            by_customer.setdefault((event.merchant_id, event.data["customer_id"]), []).append(event)
+        keys = sorted(by_customer)
+        stored = await store.load_profiles(conn, keys)
+        with_order_change = [k for k in keys if any(e.type in ORDER_FIGURES for e in by_customer[k])]
+        orders = await store.load_orders(conn, with_order_change) if with_order_change else {}
+        merchants = sorted({k[0] for k in keys})
+        segments = await self.segments.live(conn, merchants)
+        cuts = await store.rfm_cuts(conn, merchants)
+        emitted: list[Envelope] = []
+        for key in keys:
+            current = stored[key]
+            before, memberships = current.profile, current.memberships
+            profile = before
+            for event in by_customer[key]:
+                profile = apply_event(profile, event)
+            if key in orders:
+                profile = with_orders(profile, summarise_orders(orders[key]))
+            last = by_customer[key][-1]
+            outcome = reassess(
+                key[0], profile, memberships, segments.get(key[0], []), cuts.get(key[0]), now,
+                cause="event", source_id=last.event_id,
+            )  # fmt: skip
+            current.profile, current.memberships = outcome.profile, outcome.memberships
+            emitted += outcome.events
+            if key in orders and not profile.erased:
+                emitted.append(_profile_updated(key, outcome.profile.orders, last))
+        await store.save_profiles(conn, stored.values(), now)
+        await self._schedule(conn, events, merchants, now)
+        return emitted
+
+    async def _schedule(self, conn: asyncpg.Connection, events: list[Envelope], merchants: list[str], now: datetime):
+        jobs = [
+            Job(f"reevaluate:{m}", "reevaluate", m, now + self.reevaluate_every, {"last_day": now.date().isoformat()})
+            for m in merchants
+        ]
+        for e in events:
+            if e.type == "tracking.order_delivered":
+                delivered = datetime.fromisoformat(e.data["delivered_at"])
+                key = f"cross_sell:{e.merchant_id}:{e.data['order_id']}"
+                payload = {"customer_id": e.data["customer_id"], "order_id": e.data["order_id"]}
+                jobs.append(Job(key, "cross_sell", e.merchant_id, delivered + self.cross_sell_after, payload))
+        await schedule_jobs(conn, jobs)  # existing keys stay as they are: one recurring job per merchant
 
 
-def subscriptions() -> list[Subscription]:
-    return [
-        Subscription("segments.orders", ("shop.orders",), handle_orders, ORDER_TYPES),
-        Subscription("segments.customers", ("shop.customers",), handle_customers, CUSTOMER_TYPES),
-    ]
+def _profile_updated(key: store.Key, orders, cause: Envelope) -> Envelope:
+    return new_envelope(
+        "segments.profile_updated",
+        key[0],
+        {
+            "customer_id": key[1],
+            "order_count": orders.order_count,
+            "revenue_minor": orders.revenue_minor,
+            "currency": orders.currency or "EUR",
+        },
+        occurred_at=cause.occurred_at,
+        event_id=derived_event_id(cause.event_id, f"segments.profile_updated:{key[1]}"),
+    )
+
+
+def subscriptions(consumer: ProfileConsumer) -> list[Subscription]:
+    return [Subscription("segments.profiles", TOPICS, consumer.handle, EVENT_TYPES, consumer.metrics.count)]
+
+
+def job_source(job_key: str, now: datetime) -> uuid.UUID:
+    """Events of one scheduled run get ids derived from the run, so a retried run emits the same ids."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"segments:{job_key}@{now.isoformat()}")
