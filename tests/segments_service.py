@@ -13,6 +13,7 @@ from services.common.contract import load_contract
 from services.common.envelope import Envelope, new_envelope
 from services.common.schedule import Scheduler
 from services.segments.entrypoints.consumers import ProfileConsumer, subscriptions
+from services.segments.entrypoints.insights_jobs import InsightJobs
 from services.segments.entrypoints.jobs import SegmentJobs
 from services.segments.metrics import SegmentsMetrics
 
@@ -83,6 +84,7 @@ class SegmentsService:
         )  # fmt: skip
         self.scheduler_args = dict(service="segments", pool=pool, contract=CONTRACT, metrics=kernel_metrics)
         self.offset = 0
+        self.insight_jobs = InsightJobs(self.metrics)
 
     def event(self, kind_data: tuple[str, dict], at: datetime) -> Envelope:
         kind, data = kind_data
@@ -99,8 +101,8 @@ class SegmentsService:
 
     async def run_jobs(self, now: datetime | None = None) -> int:
         """A fresh scheduler each time: what a restarted process would find in the durable schedule."""
-        jobs = SegmentJobs(self.metrics)
-        scheduler = Scheduler(**self.scheduler_args, handlers=jobs.handlers(), on_committed=self.metrics.count)
+        handlers = {**SegmentJobs(self.metrics).handlers(), **self.insight_jobs.handlers()}
+        scheduler = Scheduler(**self.scheduler_args, handlers=handlers, on_committed=self.metrics.count)
         return await scheduler.run_until_idle(now or self.clock())
 
     async def emitted(self, *types: str) -> list[Envelope]:

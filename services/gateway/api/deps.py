@@ -93,10 +93,42 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def require_scope(scope: str):
+_PROBLEMS: dict[int, tuple[str, str]] = {
+    401: ("Missing, malformed, unknown, expired or revoked API key.", "Invalid or missing API key"),
+    403: ("The API key lacks a scope this route needs (named in `title`).", "This API key lacks the scope …"),
+    404: ("Not found for this merchant; another merchant's data is never visible.", "Not found"),
+    409: ("It exists already.", "Conflict"),
+    412: ("`If-Match` names an older version: it was changed meanwhile.", "Precondition failed"),
+    422: ("Invalid input; `errors[].path` names each bad field.", "Validation failed"),
+    503: (
+        "The owning service is unreachable or failed; retry shortly.",
+        "The … service is unavailable; try again shortly",
+    ),
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For the OpenAPI document: the problem+json answers a route can give, each with an example."""
+    return {
+        status: {
+            "description": _PROBLEMS[status][0],
+            "content": {
+                "application/problem+json": {
+                    "example": {"type": "about:blank", "title": _PROBLEMS[status][1], "status": status}
+                }
+            },
+        }
+        for status in statuses
+    }
+
+
+def require_scope(*scopes: str):
+    """The merchant behind the key, if the key has every one of `scopes`; else 403 naming the first missing one."""
+
     async def check(merchant: CurrentMerchant) -> Merchant:
-        if scope not in merchant.scopes:
-            raise HTTPException(403, f"This API key lacks the scope {scope}")
+        for scope in scopes:
+            if scope not in merchant.scopes:
+                raise HTTPException(403, f"This API key lacks the scope {scope}")
         return merchant
 
     return Depends(check)

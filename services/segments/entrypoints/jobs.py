@@ -21,6 +21,7 @@ from services.segments.domain.membership import Segment
 from services.segments.domain.reassess import reassess
 from services.segments.domain.rfm import RfmCuts
 from services.segments.entrypoints.consumers import REEVALUATE_EVERY, job_source
+from services.segments.entrypoints.insights_jobs import insights_job
 from services.segments.metrics import SegmentsMetrics
 
 PAGE = 2_000
@@ -87,6 +88,8 @@ class SegmentJobs:
             emitted += events
             next_run = Job(job.key, "reevaluate", merchant, now + self.every, {"last_day": now.date().isoformat()})
             await schedule_jobs(conn, [next_run], replace=True)
+            if new_day:  # predictions and KPI gauges once a day, as their own job (a failed fit blocks nothing here)
+                await schedule_jobs(conn, [insights_job(merchant, now)])
             self.metrics.reevaluation_seconds.observe(time.perf_counter() - started)
             self.metrics.reevaluated.inc(seen)
         return emitted
