@@ -39,7 +39,7 @@ class SegmentsMetrics(NamedTuple):
             reevaluation_seconds=Histogram(
                 "retention_segments_reevaluation_seconds",
                 "Duration of one merchant's scheduled or definition-driven re-evaluation of all customers.",
-                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600),
                 registry=registry,
             ),
             reevaluated=Counter(

@@ -39,6 +39,7 @@ from services.common.metrics import KernelMetrics, new_registry
 from services.gateway.metrics import GatewayMetrics
 from services.loyalty.metrics import LoyaltyMetrics
 from services.notifications.metrics import NotificationMetrics
+from services.segments.metrics import SegmentsMetrics
 from services.tracking.metrics import TrackingMetrics
 
 pytestmark = pytest.mark.integration
@@ -143,6 +144,7 @@ def build_exporter() -> SampleExporter:
     notifications = NotificationMetrics.create(registries["notifications"])
     loyalty = LoyaltyMetrics.create(registries["loyalty"])
     tracking = TrackingMetrics.create(registries["tracking"])
+    segments = SegmentsMetrics.create(registries["segments"])
     consumed = {
         "loyalty": "shop.orders",
         "notifications": "loyalty.events",
@@ -192,6 +194,13 @@ def build_exporter() -> SampleExporter:
         tracking.deliveries.labels("dhl", "false").inc(1)
         tracking.transit_hours.labels("dhl").observe(rng.uniform(20, 60))
         tracking.unknown_codes.labels("dpd").inc(30)  # a carrier's new codes: the alert's case
+        segments.transitions.labels("entered", "event").inc(4)
+        segments.transitions.labels("exited", "schedule").inc(2)
+        segments.triggers.labels("win_back").inc()
+        segments.reevaluation_seconds.observe(rng.uniform(1_000, 1_190))  # 17-20 min walks: the alert's case
+        segments.reevaluated.inc(1_000)
+        segments.kpi.labels("demo-shop", "repeat_customer_rate", "all").set(0.31)
+        segments.kpi.labels("demo-shop", "churn_rate", "all").set(0.04)
 
     return SampleExporter(registries, tick)
 
