@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     #: Behind a reverse proxy every caller has the proxy's address: name the header it puts the client's in
     #: (e.g. X-Forwarded-For; its first address counts). Only set it when a proxy you run always sets it.
     gateway_client_ip_header: str | None = None
+    #: Segments: how often each merchant's customers are re-evaluated for time-dependent segments, lifecycle, RFM.
+    segments_reevaluate_interval_s: float = Field(3600.0, ge=1, le=86_400)
+    #: Segments: days after a delivery that the cross-sell trigger fires.
+    segments_cross_sell_days: int = Field(14, ge=1, le=365)
+    #: Segments: how often an audience with a destination pushes its add/remove delta.
+    segments_audience_sync_interval_s: float = Field(900.0, ge=10, le=86_400)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

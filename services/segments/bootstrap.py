@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from services.common.schedule import JobHandler
 from services.common.service_app import Runtime, ServiceSpec
 from services.segments.entrypoints import api, consumers, insights_api, insights_jobs, jobs, segments_api
 from services.segments.metrics import SegmentsMetrics
@@ -16,15 +18,31 @@ def metrics(runtime: Runtime) -> SegmentsMetrics:
     return runtime.extras["segments_metrics"]
 
 
+def _profiles(runtime: Runtime) -> consumers.ProfileConsumer:
+    s = runtime.settings
+    return consumers.ProfileConsumer(
+        metrics(runtime),
+        reevaluate_every=timedelta(seconds=s.segments_reevaluate_interval_s),
+        cross_sell_after=timedelta(days=s.segments_cross_sell_days),
+    )
+
+
+def _jobs(runtime: Runtime) -> dict[str, JobHandler]:
+    s = runtime.settings
+    every = timedelta(seconds=s.segments_reevaluate_interval_s)
+    sync = timedelta(seconds=s.segments_audience_sync_interval_s)
+    return {
+        **jobs.SegmentJobs(metrics(runtime), every=every).handlers(),
+        **insights_jobs.InsightJobs(metrics(runtime), sync_every=sync).handlers(),
+    }
+
+
 SPEC = ServiceSpec(
     name="segments",
     title="retention segments",
     migrations=Path(__file__).parent / "adapters" / "migrations",
-    subscriptions=lambda runtime: consumers.subscriptions(consumers.ProfileConsumer(metrics(runtime))),
-    jobs=lambda runtime: {
-        **jobs.SegmentJobs(metrics(runtime)).handlers(),
-        **insights_jobs.InsightJobs(metrics(runtime)).handlers(),
-    },
+    subscriptions=lambda runtime: consumers.subscriptions(_profiles(runtime)),
+    jobs=_jobs,
     on_jobs_committed=lambda runtime: metrics(runtime).count,
     routers=lambda runtime: [api.router(runtime), segments_api.router(runtime), insights_api.router(runtime)],
 )
