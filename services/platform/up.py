@@ -157,6 +157,10 @@ async def run_up(options: UpOptions) -> int:
         stopped.cancel()
         ready.result()
         api_key = await ensure_demo_merchant(database_url)
+        if options.simulate:
+            from services.platform.demo_segments import ensure_demo_segments
+
+            await ensure_demo_segments(urls["segments"], DEMO_MERCHANT)
         gateway = urls["gateway"]
         banner = [
             "ready",

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.platform.demo_segments import DEMO_SEGMENTS
 from services.segments.domain.conditions import (
     CustomerFacts,
     explain,
@@ -15,6 +16,7 @@ from services.segments.domain.conditions import (
     parse,
     time_dependent,
 )
+from services.segments.entrypoints.segments_api import SegmentCreate
 
 pytestmark = pytest.mark.unit
 
@@ -132,3 +134,10 @@ def test_the_logic_is_boolean_logic(a: dict, b: dict, customer: CustomerFacts) -
     assert h({"op": "not", "of": {"op": "or", "of": [a, b]}}) == (not value["a"] and not value["b"])
     assert h({"op": "not", "of": {"op": "not", "of": a}}) == value["a"]
     assert parse(ta.model_dump())[0] == ta
+
+
+@pytest.mark.parametrize("segment", DEMO_SEGMENTS, ids=lambda s: s["segment_id"])
+def test_the_demo_merchants_starter_segments_are_valid(segment) -> None:
+    """`make run` posts these; a definition the API would refuse would leave the demo without it."""
+    SegmentCreate.model_validate(segment)
+    assert parse(segment["definition"])[1] == []
