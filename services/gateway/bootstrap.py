@@ -7,7 +7,18 @@ from pathlib import Path
 from services.common.rate import TokenBuckets
 from services.common.service_app import Runtime, ServiceSpec
 from services.gateway.adapters.services import ServiceClient
-from services.gateway.api.routes import admin, contract, customers, events, loyalty, notifications, pages, tracking
+from services.gateway.api.routes import (
+    admin,
+    contract,
+    customers,
+    events,
+    insights,
+    loyalty,
+    notifications,
+    pages,
+    segments,
+    tracking,
+)
 from services.gateway.metrics import GatewayMetrics
 
 
@@ -32,7 +43,7 @@ async def _shutdown(runtime: Runtime) -> None:
 def _routers(runtime: Runtime) -> list:
     runtime.extras["gateway_metrics"] = GatewayMetrics.create(runtime.registry)
     routers = [events.router, customers.router, loyalty.router, tracking.router, notifications.router, pages.router]
-    return [*routers, admin.router, contract.router]
+    return [*routers, segments.router, insights.router, admin.router, contract.router]
 
 
 SPEC = ServiceSpec(

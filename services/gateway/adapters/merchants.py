@@ -17,6 +17,9 @@ DEFAULT_SCOPES = (
     "loyalty:write",
     "config:write",
     "tracking:read",
+    "segments:read",
+    "segments:write",
+    "audiences:read",
 )
 
 
