@@ -452,3 +452,36 @@ async def test_the_shop_words_its_own_order_mail_through_the_gateway(platform: P
             reset = await http.delete(url)
         assert reset.status_code == 200 and reset.json()["customised"] is False
         assert "Danke für" in reset.json()["subject"]
+
+
+async def test_a_segment_through_the_gateway_fills_from_shop_events_and_announces_entries_on_kafka(
+    platform: Platform,
+) -> None:
+    """Merchant defines a segment → shop events through /v1/events → segments' consumer → membership in the API,
+    an explanation, and `segment.entered` on the segments.events topic; a malformed tree is refused with its path."""
+    segment_id = f"big-{uuid.uuid4().hex[:6]}"
+    spender, small = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    definition = {"op": "and", "of": [{"op": "compare", "property": "revenue_minor", "cmp": ">=", "value": 10_000},
+                                      {"op": "performed", "event": "order.placed", "within_days": 30}]}  # fmt: skip
+    async with httpx.AsyncClient(base_url=platform.gateway, headers=platform.headers(), timeout=10) as http:
+        bad = {"op": "performed", "event": "order.placed", "within_days": -3}
+        refused = await http.post("/v1/segments", json={"segment_id": segment_id, "name": "x", "definition": bad})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["path"] == "definition.within_days"
+        body = {"segment_id": segment_id, "name": "Große Bestellungen", "definition": definition}
+        assert (await http.post("/v1/segments", json=body)).status_code == 201
+        await post_events(platform, [*paid_order(spender, 12_000), *paid_order(small, 2_000)])
+
+        async def members() -> list[str] | None:
+            page = (await http.get(f"/v1/segments/{segment_id}/members")).json()
+            return [m["customer_id"] for m in page["items"]] or None
+
+        assert await eventually(members, timeout_s=60) == [spender]
+        why = (await http.get(f"/v1/customers/{small}/segments/{segment_id}/explain")).json()
+        assert not why["holds_now"] and "revenue_minor is 2000, wanted >= 10000" in why["text"]
+    records = await consume_until(
+        platform.info["kafka"], "segments.events",
+        lambda r: b'"segment.entered"' in r.value and segment_id.encode() in r.value, timeout_s=60,
+    )  # fmt: skip
+    (entered,) = [json.loads(r.value) for r in records]
+    assert entered["data"]["customer_id"] == spender and entered["data"]["cause"] == "event"
+    assert entered["merchant_id"] == platform.info["merchant_id"]
