@@ -6,12 +6,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.common.consumer import BatchConsumer, RawMessage
 from services.common.contract import load_contract
 from services.common.envelope import Envelope, new_envelope
+from services.common.http import install_problem_handlers
+from services.common.metrics import KernelMetrics, new_registry
+from services.common.migrations import apply_migrations, migrations_for
 from services.common.schedule import Scheduler
+from services.common.service_app import Runtime
+from services.segments.bootstrap import SPEC as SEGMENTS
+from services.segments.entrypoints import api, insights_api, segments_api
 from services.segments.entrypoints.consumers import ProfileConsumer, subscriptions
 from services.segments.entrypoints.insights_jobs import InsightJobs
 from services.segments.entrypoints.jobs import SegmentJobs
@@ -120,3 +129,50 @@ class SegmentsService:
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+T0 = utc(2026, 3, 2, 9)
+
+
+class Clock:
+    """The time the consumer and the API see; tests move it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# Fixtures for the segments integration tests (imported by their modules).
+
+
+@pytest.fixture
+async def pool(schema_pool) -> asyncpg.Pool:
+    schema, pool = schema_pool
+    await apply_migrations(pool, schema, migrations_for(SEGMENTS.migrations))
+    return pool
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def segments(pool, producer, kernel_metrics, merchant_id, clock) -> SegmentsService:
+    return SegmentsService(pool, producer, kernel_metrics, merchant_id, clock)
+
+
+@pytest.fixture
+async def client(pool, settings, clock) -> httpx.AsyncClient:
+    """Segments' internal HTTP API (all its routers) in-process, on the test schema and clock."""
+    registry = new_registry()
+    runtime = Runtime("segments", settings, load_contract(), registry, KernelMetrics.create(registry))
+    runtime.pool = pool
+    app = FastAPI()
+    install_problem_handlers(app)
+    for module in (api, segments_api, insights_api):
+        app.include_router(module.router(runtime, clock=clock))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://segments") as http:
+        yield http

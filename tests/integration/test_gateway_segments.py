@@ -25,7 +25,8 @@ from services.gateway.adapters.merchants import create_key
 from services.gateway.bootstrap import SPEC as GATEWAY
 from services.platform.infra import free_port
 from services.segments.bootstrap import SPEC as SEGMENTS
-from tests.integration.test_segments import ACTIVE_BUYERS, pool  # noqa: F401  (the migrated segments schema)
+from tests.integration.test_segments import ACTIVE_BUYERS
+from tests.segments_service import pool  # noqa: F401  (the migrated segments schema)
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,6 @@
 """KPIs, predictions and retargeting audiences on real PostgreSQL, with audiences pushed to a real HTTP server."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.segments_service are parameters here)
 from __future__ import annotations
 
 import csv
@@ -7,48 +8,15 @@ import io
 import json
 from datetime import timedelta
 
-import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 
-from services.common.contract import load_contract
-from services.common.http import install_problem_handlers
-from services.common.metrics import KernelMetrics, new_registry
-from services.common.service_app import Runtime
 from services.segments.domain.audiences import sha256_hex
 from services.segments.domain.predictions import BgNbd, simulate
-from services.segments.entrypoints import insights_api, segments_api
 from tests.integration.test_audience_push import Destination, destination  # noqa: F401  (the HTTP server fixture)
-from tests.integration.test_segments import Clock, pool  # noqa: F401  (the migrated schema fixture)
-from tests.segments_service import SegmentsService, consent, customer, order, utc
+from tests.segments_service import T0, client, clock, consent, customer, order, pool, segments, utc  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
-
-T0 = utc(2026, 3, 2, 9)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def segments(pool, producer, kernel_metrics, merchant_id, clock) -> SegmentsService:  # noqa: F811
-    return SegmentsService(pool, producer, kernel_metrics, merchant_id, clock)
-
-
-@pytest.fixture
-async def client(pool, settings, clock) -> httpx.AsyncClient:  # noqa: F811
-    registry = new_registry()
-    runtime = Runtime("segments", settings, load_contract(), registry, KernelMetrics.create(registry))
-    runtime.pool = pool
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(segments_api.router(runtime, clock=clock))
-    app.include_router(insights_api.router(runtime, clock=clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://segments") as http:
-        yield http
 
 
 async def test_kpis_equal_what_the_raw_events_say(segments, client, merchant_id) -> None:
@@ -105,7 +73,7 @@ async def test_audiences_hold_only_consenting_members_and_withdrawal_is_the_next
     segments,
     client,
     merchant_id,
-    destination: Destination,  # noqa: F811
+    destination: Destination,
 ) -> None:
     s = segments
     buyers = {"segment_id": "buyers", "name": "Käufer",

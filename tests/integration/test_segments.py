@@ -1,27 +1,17 @@
 """Segments on real PostgreSQL (and the real broker's producer): profiles, segment entry and exit, the scheduled
 time-based exit, triggers, erasure, and the HTTP API with its 422s carrying node paths."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.segments_service are parameters here)
 from __future__ import annotations
 
 from datetime import timedelta
 
-import asyncpg
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from services.common.contract import load_contract
-from services.common.http import install_problem_handlers
-from services.common.metrics import KernelMetrics, new_registry
-from services.common.migrations import apply_migrations, migrations_for
-from services.common.service_app import Runtime
-from services.segments.bootstrap import SPEC as SEGMENTS
-from services.segments.entrypoints import api, segments_api
-from tests.segments_service import SegmentsService, consent, customer, order, review, utc
+from tests.segments_service import T0, client, clock, consent, customer, order, pool, review, segments, utc  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
-T0 = utc(2026, 3, 2, 9)
 ACTIVE_BUYERS = {
     "segment_id": "active-coffee",
     "name": "Kaffee, zuletzt in 30 Tagen",
@@ -33,44 +23,6 @@ ACTIVE_BUYERS = {
         ],
     },
 }
-
-
-class Clock:
-    def __init__(self, now) -> None:
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-async def pool(schema_pool) -> asyncpg.Pool:
-    schema, pool = schema_pool
-    await apply_migrations(pool, schema, migrations_for(SEGMENTS.migrations))
-    return pool
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def segments(pool, producer, kernel_metrics, merchant_id, clock) -> SegmentsService:
-    return SegmentsService(pool, producer, kernel_metrics, merchant_id, clock)
-
-
-@pytest.fixture
-async def client(pool, settings, clock) -> httpx.AsyncClient:
-    registry = new_registry()
-    runtime = Runtime("segments", settings, load_contract(), registry, KernelMetrics.create(registry))
-    runtime.pool = pool
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(api.router(runtime, clock=clock))
-    app.include_router(segments_api.router(runtime, clock=clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://segments") as http:
-        yield http
 
 
 async def test_a_profile_is_built_from_orders_customers_reviews_and_refunds(segments, client, merchant_id) -> None:
