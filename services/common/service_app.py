@@ -70,6 +70,8 @@ class ServiceSpec:
     background: Callable[[Runtime], list[Coroutine[Any, Any, None]]] = lambda rt: []
     on_startup: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    #: Last touch on the built app (ASGI middleware around the routes, OpenAPI additions), once routers are in.
+    configure_app: Callable[[FastAPI, Runtime], None] | None = None
     title: str = ""
 
 
@@ -177,6 +179,8 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     install_observability(app, runtime)
     for router in spec.routers(runtime):
         app.include_router(router)
+    if spec.configure_app is not None:
+        spec.configure_app(app, runtime)
     return app
 
 

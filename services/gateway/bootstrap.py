@@ -7,17 +7,21 @@ from pathlib import Path
 from services.common.rate import TokenBuckets
 from services.common.service_app import Runtime, ServiceSpec
 from services.gateway.adapters.services import ServiceClient
+from services.gateway.api import idempotency
 from services.gateway.api.routes import (
     admin,
     contract,
     customers,
     events,
     insights,
+    keys,
     loyalty,
     notifications,
     pages,
+    privacy,
     segments,
     tracking,
+    webhooks,
 )
 from services.gateway.metrics import GatewayMetrics
 
@@ -42,8 +46,21 @@ async def _shutdown(runtime: Runtime) -> None:
 
 def _routers(runtime: Runtime) -> list:
     runtime.extras["gateway_metrics"] = GatewayMetrics.create(runtime.registry)
-    routers = [events.router, customers.router, loyalty.router, tracking.router, notifications.router, pages.router]
-    return [*routers, segments.router, insights.router, admin.router, contract.router]
+    return [
+        events.router,
+        webhooks.router,  # /v1/webhooks/shopify/...: signed deliveries, and the secret to verify them
+        customers.router,
+        loyalty.router,
+        tracking.router,
+        notifications.router,
+        segments.router,
+        insights.router,
+        privacy.router,  # /v1/customers/{id}/export, /erasure and /v1/privacy/erasures/{id}
+        keys.router,  # /v1/keys: a merchant's own keys
+        pages.router,
+        admin.router,
+        contract.router,
+    ]
 
 
 SPEC = ServiceSpec(
@@ -53,4 +70,6 @@ SPEC = ServiceSpec(
     routers=_routers,
     on_startup=_startup,
     on_shutdown=_shutdown,
+    # Idempotency-Key on every mutating /v1 call: an ASGI middleware in front of the routes, and its OpenAPI header.
+    configure_app=lambda app, runtime: idempotency.install(app),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
-from services.loyalty.entrypoints import api, consumers, jobs
+from services.loyalty.entrypoints import api, consumers, jobs, privacy_api
 from services.loyalty.metrics import LoyaltyMetrics
 
 
@@ -23,5 +23,5 @@ SPEC = ServiceSpec(
     subscriptions=lambda runtime: consumers.subscriptions(metrics(runtime)),
     jobs=lambda runtime: jobs.job_handlers(),
     on_jobs_committed=lambda runtime: metrics(runtime).count,
-    routers=lambda runtime: [api.router(runtime, metrics(runtime))],
+    routers=lambda runtime: [api.router(runtime, metrics(runtime)), privacy_api.router(runtime)],
 )

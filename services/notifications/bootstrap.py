@@ -11,7 +11,7 @@ from services.notifications.adapters.rendering import Renderer
 from services.notifications.adapters.smtp import SmtpConfig, SmtpSender
 from services.notifications.adapters.unsubscribe import OptInLinks, UnsubscribeLinks
 from services.notifications.domain.rate import MerchantRate
-from services.notifications.entrypoints import api, consumers, templates_api
+from services.notifications.entrypoints import api, consumers, privacy_api, templates_api
 from services.notifications.entrypoints.sender import NotificationSender
 from services.notifications.metrics import NotificationMetrics
 
@@ -61,6 +61,7 @@ SPEC = ServiceSpec(
     routers=lambda runtime: [
         api.router(runtime, unsubscribe_links(runtime), opt_in_links(runtime)),
         templates_api.router(runtime),
+        privacy_api.router(runtime),
     ],
     background=_background,
 )

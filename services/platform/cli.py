@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from services.platform.mail_cli import mail_app
+from services.platform.merchant_cli import register as register_merchant_commands
 
 app = typer.Typer(help="Customer-retention platform for online shops.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics from the event contract.")
@@ -19,6 +20,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(contract_app, name="contract")
 app.add_typer(mail_app, name="mail")
+register_merchant_commands(merchant_app)
 
 
 @app.command()

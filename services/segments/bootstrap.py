@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.common.schedule import JobHandler
 from services.common.service_app import Runtime, ServiceSpec
-from services.segments.entrypoints import api, consumers, insights_api, insights_jobs, jobs, segments_api
+from services.segments.entrypoints import api, consumers, insights_api, insights_jobs, jobs, privacy_api, segments_api
 from services.segments.metrics import SegmentsMetrics
 
 
@@ -44,5 +44,10 @@ SPEC = ServiceSpec(
     subscriptions=lambda runtime: consumers.subscriptions(_profiles(runtime)),
     jobs=_jobs,
     on_jobs_committed=lambda runtime: metrics(runtime).count,
-    routers=lambda runtime: [api.router(runtime), segments_api.router(runtime), insights_api.router(runtime)],
+    routers=lambda runtime: [
+        api.router(runtime),
+        segments_api.router(runtime),
+        insights_api.router(runtime),
+        privacy_api.router(runtime),
+    ],
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
 from services.tracking.adapters.links import TrackingLinks
-from services.tracking.entrypoints import api, consumers, jobs
+from services.tracking.entrypoints import api, consumers, erasures, jobs, privacy_api
 from services.tracking.metrics import TrackingMetrics
 
 
@@ -29,8 +29,8 @@ SPEC = ServiceSpec(
     name="tracking",
     title="retention tracking",
     migrations=Path(__file__).parent / "adapters" / "migrations",
-    subscriptions=lambda runtime: consumers.subscriptions(consumer(runtime)),
+    subscriptions=lambda runtime: [*consumers.subscriptions(consumer(runtime)), erasures.subscription()],
     jobs=lambda runtime: jobs.job_handlers(consumer(runtime)),
     on_jobs_committed=lambda runtime: consumer(runtime).metrics.count,
-    routers=lambda runtime: [api.router(runtime, links(runtime))],
+    routers=lambda runtime: [api.router(runtime, links(runtime)), privacy_api.router(runtime)],
 )

@@ -38,6 +38,9 @@ async def test_admin_creates_a_merchant_whose_key_is_stored_only_hashed(gateway,
     assert created.status_code == 201, created.text
     key = created.json()["api_key"]
     assert key.startswith("rk_test_")
+    first = created.json()["key"]  # the first key: every scope, shown with its prefix, never with its hash
+    assert key.startswith(first["prefix"]) and "keys:manage" in first["scopes"] and first["status"] == "active"
+    assert "hash" not in created.text and hash_key(key) not in created.text
 
     conn = await asyncpg.connect(infra.database_url)
     try:

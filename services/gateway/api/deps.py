@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,12 +16,19 @@ from services.common.logs import log_context
 from services.common.rate import TokenBuckets
 from services.common.service_app import Runtime
 from services.gateway.adapters.merchants import find_key, touch_key
-from services.gateway.core.security import matches, well_formed
+from services.gateway.core.security import key_status, matches, well_formed
 
 bearer = HTTPBearer(auto_error=False, description="A merchant API key: `Authorization: Bearer rk_live_…`")
 
-#: One body for every authentication failure, so a caller learns nothing about which check failed.
-UNAUTHORIZED = HTTPException(401, "Invalid or missing API key", headers={"WWW-Authenticate": "Bearer"})
+#: One body for every authentication failure (missing, malformed, wrong checksum, unknown, revoked, expired), so a
+#: caller learns nothing about which check failed; a fresh exception each time (a shared one would chain tracebacks).
+UNAUTHORIZED_TITLE = "Invalid or missing API key"
+#: One body for every missing scope, on every route: only the scope's name varies (it is public, see docs/gateway.md).
+FORBIDDEN_TITLE = "This API key lacks the scope {scope}"
+
+
+def unauthorized() -> HTTPException:
+    return HTTPException(401, UNAUTHORIZED_TITLE, headers={"WWW-Authenticate": "Bearer"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -32,29 +40,32 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 @dataclass(frozen=True)
 class Merchant:
+    """Who is calling: always taken from the API key, never from the path or the body."""
+
     merchant_id: str
     scopes: tuple[str, ...]
+    key_id: uuid.UUID | None = None
 
 
 async def current_merchant(
     runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Merchant:
+    # The token itself is never logged nor put in the log context: only the key's id once it is known.
     token = credentials.credentials if credentials else ""
-    if not well_formed(token):
-        raise UNAUTHORIZED
+    if not well_formed(token):  # missing, malformed or a wrong checksum: refused without a database lookup
+        raise unauthorized()
     record = await find_key(runtime.pool, token)
     now = datetime.now(UTC)
     if (
         record is None
-        or not matches(token, record.key_hash)
-        or record.revoked_at is not None
-        or (record.expires_at is not None and record.expires_at <= now)
+        or not matches(token, record.key_hash)  # constant time
+        or key_status(record.revoked_at, record.expires_at, now) != "active"
     ):
-        raise UNAUTHORIZED
+        raise unauthorized()
     throttle(runtime.extras["key_limits"], f"key:{record.key_id}", now)
     await touch_key(runtime.pool, record.key_id, now)
-    log_context.set({**log_context.get({}), "merchant_id": record.merchant_id})
-    return Merchant(record.merchant_id, record.scopes)
+    log_context.set({**log_context.get({}), "merchant_id": record.merchant_id, "key_id": str(record.key_id)})
+    return Merchant(record.merchant_id, record.scopes, record.key_id)
 
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
@@ -128,7 +139,7 @@ def require_scope(*scopes: str):
     async def check(merchant: CurrentMerchant) -> Merchant:
         for scope in scopes:
             if scope not in merchant.scopes:
-                raise HTTPException(403, f"This API key lacks the scope {scope}")
+                raise HTTPException(403, FORBIDDEN_TITLE.format(scope=scope))
         return merchant
 
     return Depends(check)
@@ -138,5 +149,6 @@ async def require_admin(
     runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     token = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(token.encode(), runtime.settings.admin_token.encode()):
-        raise UNAUTHORIZED
+    admin_token = runtime.settings.admin_token
+    if not admin_token or not hmac.compare_digest(token.encode(), admin_token.encode()):  # an empty one opens nothing
+        raise unauthorized()

@@ -13,12 +13,19 @@ import secrets
 import string
 import zlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 ALPHABET = string.digits + string.ascii_letters
 RANDOM_LENGTH = 24
 CHECKSUM_LENGTH = 6
 PREFIX_RANDOM_CHARS = 8
 ENVIRONMENTS = ("live", "test")
+#: How long a rotated key keeps working next to its replacement, unless asked otherwise; and at most.
+DEFAULT_OVERLAP = timedelta(hours=24)
+MAX_OVERLAP = timedelta(days=30)
+
+KeyStatus = Literal["active", "expired", "revoked"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +77,25 @@ def well_formed(token: str) -> bool:
 
 def matches(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_key(token), stored_hash)
+
+
+def key_environment(prefix: str) -> str:
+    """`live` or `test`, from a key or its prefix (`rk_live_…`)."""
+    return prefix.split("_", 2)[1]
+
+
+def key_status(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> KeyStatus:
+    """Revoked wins over expired; a key is expired from the instant `expires_at` on."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def rotation_expiry(now: datetime, expires_at: datetime | None, overlap: timedelta) -> datetime:
+    """When a rotated key stops working: after the overlap window, or its own earlier expiry."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise ValueError(f"overlap must be between 0 and {MAX_OVERLAP}")
+    end = now + overlap
+    return end if expires_at is None else min(expires_at, end)

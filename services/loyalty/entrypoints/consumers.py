@@ -8,6 +8,7 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope
+from services.common.erasures import record_erasures
 from services.loyalty.adapters.codes import new_code
 from services.loyalty.adapters.store import current_programmes, load_book, mark_codes_used, save_book
 from services.loyalty.domain.book import Book
@@ -65,6 +66,7 @@ async def handle_events(conn: asyncpg.Connection, events: list[Envelope]) -> lis
             engine.handle(book, event)
 
     book = await apply_with_book(conn, customers, orders, {e.merchant_id for e in events}, rules)
+    await record_erasures(conn, events)
     await mark_codes_used(
         conn,
         [

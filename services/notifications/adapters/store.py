@@ -10,6 +10,7 @@ import asyncpg
 
 from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
+from services.common.erasures import record_erasures
 from services.common.outbox import write_outbox
 from services.notifications.domain.consent import ConsentChange
 from services.notifications.domain.flows import Cancel, OrderFacts
@@ -465,6 +466,7 @@ async def erase_customers(conn: asyncpg.Connection, events: list[Envelope]) -> N
             merchant_id,
             customer_id,
         )
+    await record_erasures(conn, events)
 
 
 async def save_goodwill(conn: asyncpg.Connection, grants: list[tuple[str, str, int, datetime]]) -> None:

@@ -15,6 +15,7 @@ import asyncpg
 
 from services.common.consumer import Subscription
 from services.common.envelope import Envelope, derived_event_id, new_envelope
+from services.common.erasures import record_erasures
 from services.common.schedule import Job, schedule_jobs
 from services.segments.adapters import store
 from services.segments.domain.profiles import apply_event, summarise_orders, with_orders
@@ -82,6 +83,7 @@ class ProfileConsumer:
             if key in orders and not profile.erased:
                 emitted.append(_profile_updated(key, outcome.profile.orders, last))
         await store.save_profiles(conn, stored.values(), now)
+        await record_erasures(conn, events)  # customer.erasure_requested folded into the profiles just saved
         await self._schedule(conn, events, merchants, now)
         return emitted
 
