@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.common.service_app import Runtime, ServiceSpec
 from services.tracking.adapters.links import TrackingLinks
-from services.tracking.entrypoints import api, consumers, erasures, jobs, privacy_api
+from services.tracking.entrypoints import api, consumers, customer_api, erasures, jobs, privacy_api
 from services.tracking.metrics import TrackingMetrics
 
 
@@ -32,5 +32,9 @@ SPEC = ServiceSpec(
     subscriptions=lambda runtime: [*consumers.subscriptions(consumer(runtime)), erasures.subscription()],
     jobs=lambda runtime: jobs.job_handlers(consumer(runtime)),
     on_jobs_committed=lambda runtime: consumer(runtime).metrics.count,
-    routers=lambda runtime: [api.router(runtime, links(runtime)), privacy_api.router(runtime)],
+    routers=lambda runtime: [
+        api.router(runtime, links(runtime)),
+        privacy_api.router(runtime),
+        customer_api.router(runtime),
+    ],
 )

@@ -184,3 +184,34 @@ async def test_a_carrier_payload_becomes_scans_once_even_when_the_carrier_retrie
     assert state["status"] == "delivered" and state["delivered_at"] == datetime(2025, 11, 4, 12, 42, tzinfo=UTC)
     (changed_first, *_) = await tracking.emitted("tracking.shipment_status_changed")
     assert changed_first.data["raw_status_code"] == "pre-transit"
+
+
+async def test_api_lists_a_customers_parcels_newest_first_in_pages(tracking: TrackingService) -> None:
+    from fastapi import FastAPI
+
+    from services.common.http import install_problem_handlers
+    from services.tracking.entrypoints.customer_api import router
+
+    for n in range(5):
+        at = MON + timedelta(hours=n)
+        await tracking.deliver(created(f"s{n}", f"o{n}", at, promised=date(2026, 3, 4), customer="anna"))
+        await tracking.pool.execute("UPDATE shipments SET created_at = $1 WHERE shipment_id = $2", at, f"s{n}")
+    await tracking.deliver(created("other", "o9", MON, customer="bert"))
+
+    class Runtime:
+        pool = tracking.pool
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router(Runtime()))  # type: ignore[arg-type]
+    base = f"/internal/v1/merchants/{tracking.merchant_id}/customers"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        first = (await http.get(f"{base}/anna/shipments", params={"limit": 3})).json()
+        rest = (await http.get(f"{base}/anna/shipments", params={"limit": 3, "before": first["next_cursor"]})).json()
+        bad = await http.get(f"{base}/anna/shipments", params={"before": "yesterday"})
+        nobody = (await http.get(f"{base}/nobody/shipments")).json()
+    assert [s["shipment_id"] for s in first["items"]] == ["s4", "s3", "s2"]
+    assert [s["shipment_id"] for s in rest["items"]] == ["s1", "s0"] and rest["next_cursor"] is None
+    assert first["items"][0]["order_id"] == "o4" and first["items"][0]["carrier"] == "dhl"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "before"
+    assert nobody == {"customer_id": "nobody", "items": [], "next_cursor": None}
