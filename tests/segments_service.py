@@ -94,6 +94,8 @@ class SegmentsService:
         self.scheduler_args = dict(service="segments", pool=pool, contract=CONTRACT, metrics=kernel_metrics)
         self.offset = 0
         self.insight_jobs = InsightJobs(self.metrics)
+        #: Customers per page of a scheduled walk (small in tests, so walks span several job runs).
+        self.page = 2
 
     def event(self, kind_data: tuple[str, dict], at: datetime) -> Envelope:
         kind, data = kind_data
@@ -110,7 +112,7 @@ class SegmentsService:
 
     async def run_jobs(self, now: datetime | None = None) -> int:
         """A fresh scheduler each time: what a restarted process would find in the durable schedule."""
-        handlers = {**SegmentJobs(self.metrics).handlers(), **self.insight_jobs.handlers()}
+        handlers = {**SegmentJobs(self.metrics, page=self.page).handlers(), **self.insight_jobs.handlers()}
         scheduler = Scheduler(**self.scheduler_args, handlers=handlers, on_committed=self.metrics.count)
         return await scheduler.run_until_idle(now or self.clock())
 

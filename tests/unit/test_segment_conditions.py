@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from services.platform.demo_segments import DEMO_SEGMENTS
 from services.segments.domain.conditions import (
     CustomerFacts,
+    compile_tree,
     explain,
     holds,
     parse,
@@ -36,8 +37,8 @@ def facts(order_count: int = 3, last_order_days_ago: int = 10, consent: bool = T
     last = NOW - timedelta(days=last_order_days_ago)
     return CustomerFacts(
         properties={"order_count": order_count, "first_order_at": date(2025, 1, 5), "rfm_group": "loyal"},
-        events={"order.placed": [NOW - timedelta(days=200), last]},
-        purchases={"category:coffee": [last]},
+        events={"order.placed": [(NOW - timedelta(days=200)).timestamp(), last.timestamp()]},
+        purchases={"category:coffee": [last.timestamp()]},
         consents={"marketing": consent},
     )
 
@@ -134,6 +135,64 @@ def test_the_logic_is_boolean_logic(a: dict, b: dict, customer: CustomerFacts) -
     assert h({"op": "not", "of": {"op": "or", "of": [a, b]}}) == (not value["a"] and not value["b"])
     assert h({"op": "not", "of": {"op": "not", "of": a}}) == value["a"]
     assert parse(ta.model_dump())[0] == ta
+
+
+RICH_LEAVES = [
+    *LEAVES,
+    {"op": "performed", "event": "order.placed", "at_least": 0, "at_most": 1, "within_days": 90},
+    {"op": "performed", "event": "review.submitted", "at_least": 1, "within_days": 10},
+    {"op": "bought", "category": "coffee"},
+    {"op": "bought", "product_id": "p-1", "within_days": 5},
+    {"op": "compare", "property": "first_order_at", "cmp": "<=", "value": "2025-06-01"},
+    {"op": "compare", "property": "first_order_at", "cmp": "=", "value": "2025-01-05"},
+    {"op": "compare", "property": "average_rating", "cmp": ">", "value": 3.5},
+    {"op": "compare", "property": "city", "cmp": "!=", "value": "Dortmund"},
+    {"op": "consent", "purpose": "advertising", "granted": False},
+]
+rich_trees = st.recursive(
+    st.sampled_from(RICH_LEAVES),
+    lambda children: st.one_of(
+        st.builds(lambda xs: {"op": "and", "of": xs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"op": "or", "of": xs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda x: {"op": "not", "of": x}, children),
+    ),
+    max_leaves=8,
+)
+moments = st.floats(0, 400, allow_nan=False).map(lambda days: (NOW - timedelta(days=days)).timestamp())
+rich_customers = st.builds(
+    CustomerFacts,
+    properties=st.fixed_dictionaries(
+        {
+            "order_count": st.integers(0, 6),
+            "rfm_group": st.sampled_from([None, "loyal", "at_risk", "champions"]),
+            "first_order_at": st.sampled_from([None, date(2025, 1, 5), date(2025, 9, 1)]),
+            "average_rating": st.sampled_from([None, 2.0, 3.5, 4.5]),
+            "city": st.sampled_from([None, "Dortmund", "Köln"]),
+        }
+    ),
+    events=st.fixed_dictionaries(
+        {
+            "order.placed": st.lists(moments, max_size=5).map(sorted),
+            "review.submitted": st.lists(moments, max_size=3).map(sorted),
+        }
+    ),
+    purchases=st.fixed_dictionaries(
+        {
+            "category:coffee": st.lists(moments, max_size=3).map(sorted),
+            "product:p-1": st.lists(moments, max_size=2).map(sorted),
+        }
+    ),
+    consents=st.fixed_dictionaries({"marketing": st.booleans()}, optional={"advertising": st.booleans()}),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rich_trees, rich_customers)
+def test_the_compiled_tree_agrees_with_the_explanation(definition: dict, customer: CustomerFacts) -> None:
+    """Membership runs the compiled closures, explain the tree: the same verdict for any tree and customer."""
+    tree, problems = parse(definition)
+    assert not problems and tree is not None
+    assert compile_tree(tree)(customer, NOW.timestamp()) == explain(tree, customer, NOW).held
 
 
 @pytest.mark.parametrize("segment", DEMO_SEGMENTS, ids=lambda s: s["segment_id"])

@@ -16,8 +16,11 @@ nodes: windows, dates) run.
 
 from __future__ import annotations
 
+import operator
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -150,6 +153,7 @@ Condition = Annotated[
 CONDITION = TypeAdapter(Condition)
 #: Deeper trees are refused: nobody means 20 levels, and evaluation stays cheap.
 MAX_DEPTH = 12
+DAY_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -157,10 +161,10 @@ class CustomerFacts:
     """What a condition can see of one customer (built from the profile by the adapter)."""
 
     properties: dict[str, Any]
-    #: Event type -> when, newest last (the profile keeps a bounded window).
-    events: dict[str, list[datetime]] = field(default_factory=dict)
-    #: "category:<name>" / "product:<id>" -> when bought, newest last.
-    purchases: dict[str, list[datetime]] = field(default_factory=dict)
+    #: Event type -> when (epoch seconds), oldest first (the profile keeps a bounded window).
+    events: dict[str, list[float]] = field(default_factory=dict)
+    #: "category:<name>" / "product:<id>" -> when bought (epoch seconds), oldest first.
+    purchases: dict[str, list[float]] = field(default_factory=dict)
     consents: dict[str, bool] = field(default_factory=dict)
 
 
@@ -235,8 +239,9 @@ def explain(node: Condition, facts: CustomerFacts, now: datetime, path: str = ""
         held = _compare(actual, node.cmp, node.value)
         return Explanation(held, f"{node.property} is {actual!r}, wanted {node.cmp} {node.value!r}", path)
     if isinstance(node, Performed):
-        since = now - timedelta(days=node.within_days)
-        count = sum(1 for t in facts.events.get(node.event, ()) if since < t <= now)
+        until = now.timestamp()
+        since = until - node.within_days * DAY_S
+        count = sum(1 for t in facts.events.get(node.event, ()) if since < t <= until)
         held = count >= node.at_least and (node.at_most is None or count <= node.at_most)
         wanted = f"at least {node.at_least}" + (f", at most {node.at_most}" if node.at_most is not None else "")
         return Explanation(held, f"{node.event} {count} times in {node.within_days} days, wanted {wanted}", path)
@@ -244,7 +249,8 @@ def explain(node: Condition, facts: CustomerFacts, now: datetime, path: str = ""
         key = f"category:{node.category}" if node.category else f"product:{node.product_id}"
         times = facts.purchases.get(key, [])
         if node.within_days is not None:
-            times = [t for t in times if now - timedelta(days=node.within_days) < t <= now]
+            until = now.timestamp()
+            times = [t for t in times if until - node.within_days * DAY_S < t <= until]
         window = f" in {node.within_days} days" if node.within_days else ""
         return Explanation(bool(times), f"bought {key} {len(times)} times{window}", path)
     if isinstance(node, InRfmGroup):
@@ -258,6 +264,77 @@ def explain(node: Condition, facts: CustomerFacts, now: datetime, path: str = ""
 
 def holds(node: Condition, facts: CustomerFacts, now: datetime) -> bool:
     return explain(node, facts, now).held
+
+
+#: A compiled condition: (facts, now as epoch seconds) -> held.
+Predicate = Callable[[CustomerFacts, float], bool]
+
+
+def compile_tree(node: Condition) -> Predicate:
+    """The same verdict as `explain(...).held`, as closures built once per definition version: membership checks
+    every customer against every segment, and building explanations there was most of a batch's evaluation time.
+    A property test holds the two to the same answers."""
+    if isinstance(node, And | Or):
+        parts = tuple(compile_tree(child) for child in node.of)
+        if isinstance(node, And):
+            return lambda f, now: all(p(f, now) for p in parts)
+        return lambda f, now: any(p(f, now) for p in parts)
+    if isinstance(node, Not):
+        inner = compile_tree(node.of)
+        return lambda f, now: not inner(f, now)
+    if isinstance(node, Compare):
+        return _compiled_compare(node)
+    if isinstance(node, Performed):
+        event, window, low, high = node.event, node.within_days * DAY_S, node.at_least, node.at_most
+
+        def performed(f: CustomerFacts, now: float) -> bool:
+            times = f.events.get(event)
+            if not times:
+                return low == 0
+            count = bisect_right(times, now) - bisect_right(times, now - window)  # times are sorted
+            return count >= low and (high is None or count <= high)
+
+        return performed
+    if isinstance(node, Bought):
+        key = f"category:{node.category}" if node.category else f"product:{node.product_id}"
+        if node.within_days is None:
+            return lambda f, now: bool(f.purchases.get(key))
+        window = node.within_days * DAY_S
+
+        def bought(f: CustomerFacts, now: float) -> bool:
+            times = f.purchases.get(key)
+            return bool(times) and bisect_right(times, now) > bisect_right(times, now - window)
+
+        return bought
+    if isinstance(node, InRfmGroup):
+        groups = frozenset(node.groups)
+        return lambda f, now: f.properties.get("rfm_group") in groups
+    if isinstance(node, HasConsent):
+        purpose, granted = node.purpose, node.granted
+        return lambda f, now: f.consents.get(purpose, False) == granted
+    raise AssertionError(f"unhandled node {node!r}")
+
+
+def _compiled_compare(node: Compare) -> Predicate:
+    prop, cmp = node.property, node.cmp
+    if cmp == "in":
+        wanted_in = node.value
+        return lambda f, now: f.properties.get(prop) in wanted_in
+    wanted = date.fromisoformat(node.value) if PROPERTIES[prop] is date else node.value
+    if cmp == "=":
+        return lambda f, now: f.properties.get(prop) == wanted
+    if cmp == "!=":
+        return lambda f, now: f.properties.get(prop) != wanted
+    test = _ORDERINGS[cmp]
+
+    def ordered(f: CustomerFacts, now: float) -> bool:
+        actual = f.properties.get(prop)
+        return actual is not None and test(actual, wanted)
+
+    return ordered
+
+
+_ORDERINGS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _compare(actual: Any, cmp: str, wanted: Any) -> bool:

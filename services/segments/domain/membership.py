@@ -7,13 +7,13 @@ path (every customer, for time-dependent definitions), so both always agree; a p
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.segments.domain.conditions import Condition, CustomerFacts, holds, parse, time_dependent
+from services.segments.domain.conditions import Condition, CustomerFacts, Predicate, compile_tree, parse, time_dependent
 from services.segments.domain.lifecycle import LifecycleRules, phase
 from services.segments.domain.profiles import Profile
 from services.segments.domain.rfm import RfmCuts
@@ -41,10 +41,13 @@ class Segment:
     name: str
     tree: Condition
     actions: SegmentActions = NO_ACTIONS
+    #: The tree compiled once per version (`compile_tree`); membership runs this, `explain` the tree.
+    holds: Predicate = field(init=False, repr=False, compare=False)
+    time_dependent: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def time_dependent(self) -> bool:
-        return time_dependent(self.tree)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "holds", compile_tree(self.tree))
+        object.__setattr__(self, "time_dependent", time_dependent(self.tree))
 
     @classmethod
     def from_stored(cls, segment_id: str, version: int, name: str, definition: Any, actions: Any) -> Segment:
@@ -127,9 +130,10 @@ def membership_changes(
     (a deleted segment). An erased customer belongs to no segment."""
     entered, exited = [], []
     evaluated = set()
+    at = now.timestamp()
     for segment in segments:
         evaluated.add(segment.segment_id)
-        member = not erased and holds(segment.tree, facts, now)
+        member = not erased and segment.holds(facts, at)
         if member and segment.segment_id not in current:
             entered.append(segment)
         elif not member and segment.segment_id in current:

@@ -69,8 +69,9 @@ class OrderSummary:
     previous_gap_days: float | None = None
     acquisition_channel: str | None = None
     discount_codes: tuple[str, ...] = ()
-    #: "category:<name>" / "product:<id>" -> purchase times, oldest first.
-    purchases: dict[str, list[datetime]] = field(default_factory=dict)
+    #: "category:<name>" / "product:<id>" -> purchase times (epoch seconds: cheap to store, load and compare),
+    #: oldest first.
+    purchases: dict[str, list[float]] = field(default_factory=dict)
 
 
 def summarise_orders(orders: Iterable[OrderRow]) -> OrderSummary:
@@ -80,11 +81,12 @@ def summarise_orders(orders: Iterable[OrderRow]) -> OrderSummary:
         return OrderSummary()
     first, last = live[0].placed_at, live[-1].placed_at
     count = len(live)
-    purchases: dict[str, list[datetime]] = {}
+    purchases: dict[str, list[float]] = {}
     codes: list[str] = []
     for order in live:
+        at = order.placed_at.timestamp()
         for key in {f"category:{c}" for c in order.categories} | {f"product:{p}" for p in order.products}:
-            purchases.setdefault(key, []).append(order.placed_at)
+            purchases.setdefault(key, []).append(at)
         codes += [c for c in order.discount_codes if c not in codes]
     if len(purchases) > MAX_PURCHASE_KEYS:  # keep what was bought most recently
         newest = sorted(purchases, key=lambda k: purchases[k][-1], reverse=True)[:MAX_PURCHASE_KEYS]
@@ -107,6 +109,8 @@ def summarise_orders(orders: Iterable[OrderRow]) -> OrderSummary:
 class Profile:
     customer_id: str
     person: dict[str, Any] = field(default_factory=dict)
+    #: Event time (epoch seconds) of the customer record the person data and location come from.
+    person_at: float | None = None
     city: str | None = None
     postcode: str | None = None
     country: str | None = None
@@ -118,8 +122,8 @@ class Profile:
     rating_sum: int = 0
     tier: str | None = None
     open_cart: bool = False
-    #: Event type -> times, oldest first, at most EVENT_WINDOW each.
-    events: dict[str, list[datetime]] = field(default_factory=dict)
+    #: Event type -> times (epoch seconds), oldest first, at most EVENT_WINDOW each.
+    events: dict[str, list[float]] = field(default_factory=dict)
     #: Purpose ("marketing", "advertising", ...) -> granted.
     consents: dict[str, bool] = field(default_factory=dict)
     erased: bool = False
@@ -139,17 +143,23 @@ def apply_event(profile: Profile, event: Envelope) -> Profile:
     if profile.erased and kind != "customer.erasure_requested":
         return profile
     if kind in COUNTED_EVENTS:
-        times = [*profile.events.get(kind, []), event.occurred_at]
+        times = [*profile.events.get(kind, []), event.occurred_at.timestamp()]
         times.sort()
         profile = replace(profile, events={**profile.events, kind: times[-EVENT_WINDOW:]})
     if kind in ("customer.created", "customer.updated"):
+        # The shop's record is a snapshot: an absent optional field means the shop no longer has it, and an older
+        # snapshot arriving late never overwrites a newer one. Marketing source is a first-touch fact: kept.
+        at = event.occurred_at.timestamp()
+        if profile.person_at is not None and at < profile.person_at:
+            return profile
         address = d.get("address") or {}
         return replace(
             profile,
             person={k: d[k] for k in PERSON_FIELDS if k in d},
-            city=address.get("city", profile.city),
-            postcode=address.get("postcode", profile.postcode),
-            country=address.get("country", profile.country),
+            person_at=at,
+            city=address.get("city"),
+            postcode=address.get("postcode"),
+            country=address.get("country"),
             birthday=date.fromisoformat(d["birthday"]) if d.get("birthday") else None,
             marketing_source=d.get("acquisition_channel", profile.marketing_source),
         )
@@ -199,6 +209,7 @@ def to_doc(profile: Profile) -> dict[str, Any]:
     o = profile.orders
     return {
         "person": profile.person,
+        "person_at": profile.person_at,
         "city": profile.city,
         "postcode": profile.postcode,
         "country": profile.country,
@@ -214,13 +225,13 @@ def to_doc(profile: Profile) -> dict[str, Any]:
             "previous_gap_days": o.previous_gap_days,
             "acquisition_channel": o.acquisition_channel,
             "discount_codes": list(o.discount_codes),
-            "purchases": {k: [t.isoformat() for t in v] for k, v in o.purchases.items()},
+            "purchases": o.purchases,
         },
         "review_count": profile.review_count,
         "rating_sum": profile.rating_sum,
         "tier": profile.tier,
         "open_cart": profile.open_cart,
-        "events": {k: [t.isoformat() for t in v] for k, v in profile.events.items()},
+        "events": profile.events,
         "consents": profile.consents,
         "erased": profile.erased,
         "lifecycle": profile.lifecycle,
@@ -233,6 +244,7 @@ def from_doc(customer_id: str, doc: dict[str, Any]) -> Profile:
     return Profile(
         customer_id=customer_id,
         person=doc.get("person") or {},
+        person_at=doc.get("person_at"),
         city=doc.get("city"),
         postcode=doc.get("postcode"),
         country=doc.get("country"),
@@ -248,18 +260,29 @@ def from_doc(customer_id: str, doc: dict[str, Any]) -> Profile:
             previous_gap_days=o.get("previous_gap_days"),
             acquisition_channel=o.get("acquisition_channel"),
             discount_codes=tuple(o.get("discount_codes") or ()),
-            purchases={k: [datetime.fromisoformat(t) for t in v] for k, v in (o.get("purchases") or {}).items()},
+            purchases=_times(o.get("purchases")),
         ),
         review_count=doc.get("review_count", 0),
         rating_sum=doc.get("rating_sum", 0),
         tier=doc.get("tier"),
         open_cart=doc.get("open_cart", False),
-        events={k: [datetime.fromisoformat(t) for t in v] for k, v in (doc.get("events") or {}).items()},
+        events=_times(doc.get("events")),
         consents=doc.get("consents") or {},
         erased=doc.get("erased", False),
         lifecycle=doc.get("lifecycle", "prospect"),
         rfm=tuple(doc["rfm"]) if doc.get("rfm") else None,  # type: ignore[arg-type]
     )
+
+
+def _times(stored: dict[str, list[Any]] | None) -> dict[str, list[float]]:
+    """Epoch seconds as stored; documents written before they were numbers hold ISO text."""
+    if not stored:
+        return {}
+    if not any(v and isinstance(v[0], str) for v in stored.values()):
+        return stored
+    return {
+        k: [datetime.fromisoformat(t).timestamp() if isinstance(t, str) else t for t in v] for k, v in stored.items()
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
