@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.common.envelope import Envelope
 from services.segments.domain.membership import Segment
@@ -30,8 +31,9 @@ class StoredProfile:
     exists: bool = True
 
 
-async def record_orders(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    """Placed orders are inserted once (a replay changes nothing); cancellations and refunds update them."""
+async def record_orders(conn: asyncpg.Connection, events: Sequence[Envelope]) -> dict[Key, list[OrderRow]]:
+    """Placed orders are inserted once (a replay, or the same order under a new event id, changes nothing);
+    cancellations and refunds update them. Returns the orders inserted now, by customer."""
     placed, cancelled, refunded = [], [], []
     for e in events:
         d = e.data
@@ -39,20 +41,29 @@ async def record_orders(conn: asyncpg.Connection, events: Sequence[Envelope]) ->
             lines = d["lines"]
             placed.append(
                 (e.merchant_id, d["order_id"], d["customer_id"], e.occurred_at, d["total_minor"], d["currency"],
-                 d["channel"], sorted({ln["product_id"] for ln in lines}), sorted({ln["category"] for ln in lines}),
-                 list(d["discount_codes"]))
+                 d["channel"], _json(sorted({ln["product_id"] for ln in lines})),
+                 _json(sorted({ln["category"] for ln in lines})), _json(d["discount_codes"]))
             )  # fmt: skip
         elif e.type == "order.cancelled":
             cancelled.append((e.merchant_id, d["order_id"]))
         elif e.type == "order.refunded":
             refunded.append((e.merchant_id, d["order_id"], max(0, d["amount_minor"])))
+    inserted: dict[Key, list[OrderRow]] = {}
     if placed:
-        await conn.executemany(
+        columns = list(zip(*placed, strict=True))
+        rows = await conn.fetch(
             "INSERT INTO orders (merchant_id, order_id, customer_id, placed_at, total_minor, currency, channel, "
-            "products, categories, discount_codes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (merchant_id, order_id) DO NOTHING",
-            placed,
+            "products, categories, discount_codes) SELECT m, o, c, p, t, cur, ch, "
+            "ARRAY(SELECT jsonb_array_elements_text(pr::jsonb)), ARRAY(SELECT jsonb_array_elements_text(ca::jsonb)), "
+            "ARRAY(SELECT jsonb_array_elements_text(dc::jsonb)) FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::timestamptz[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) "
+            "AS u(m, o, c, p, t, cur, ch, pr, ca, dc) ON CONFLICT (merchant_id, order_id) DO NOTHING "
+            "RETURNING merchant_id, order_id, customer_id, placed_at, total_minor, refunded_minor, currency, channel, "
+            "cancelled, products, categories, discount_codes",
+            *[list(c) for c in columns],
         )
+        for r in rows:
+            inserted.setdefault((r["merchant_id"], r["customer_id"]), []).append(order_row(r))
     if cancelled:
         await conn.executemany("UPDATE orders SET cancelled = true WHERE merchant_id = $1 AND order_id = $2", cancelled)
     if refunded:
@@ -61,6 +72,7 @@ async def record_orders(conn: asyncpg.Connection, events: Sequence[Envelope]) ->
             "WHERE merchant_id = $1 AND order_id = $2",
             refunded,
         )
+    return inserted
 
 
 async def load_profiles(
@@ -95,6 +107,11 @@ async def load_orders(conn: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key
     for r in rows:
         out[(r["merchant_id"], r["customer_id"])].append(order_row(r))
     return out
+
+
+def _json(values: Sequence[str]) -> str:
+    """Ragged lists go through `unnest` as JSON text (a text[][] must be rectangular)."""
+    return orjson.dumps(list(values)).decode()
 
 
 def order_row(r: asyncpg.Record) -> OrderRow:

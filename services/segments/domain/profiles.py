@@ -105,6 +105,52 @@ def summarise_orders(orders: Iterable[OrderRow]) -> OrderSummary:
     )
 
 
+def add_orders(summary: OrderSummary, new: Iterable[OrderRow]) -> OrderSummary | None:
+    """The summary with new orders folded in, as `summarise_orders` over all of them would give; None when that
+    cannot be done without the other orders (a new order older than the last one, a cancelled one): summarise.
+
+    The common case, a customer's next order, so needs no read of their order history.
+    """
+    s = summary
+    if len(s.purchases) >= MAX_PURCHASE_KEYS:
+        return None  # a product that fell out of the window may come back with its history: summarise
+    purchases = {k: list(v) for k, v in s.purchases.items()}
+    codes = list(s.discount_codes)
+    count, revenue, first, last = s.order_count, s.revenue_minor, s.first_order_at, s.last_order_at
+    previous_gap = s.previous_gap_days
+    channel, currency = s.acquisition_channel, s.currency
+    for order in sorted(new, key=lambda o: (o.placed_at, o.order_id)):
+        if order.cancelled or (last is not None and order.placed_at <= last):
+            return None
+        if len(codes) >= MAX_DISCOUNT_CODES and any(c not in codes for c in order.discount_codes):
+            return None  # which older code fell out of the window is not known here
+        previous_gap = _days(order.placed_at - last) if last is not None else None
+        count, revenue = count + 1, revenue + order.net_minor
+        first, last = first or order.placed_at, order.placed_at
+        channel, currency = channel or order.channel, currency or order.currency
+        at = order.placed_at.timestamp()
+        for key in {f"category:{c}" for c in order.categories} | {f"product:{p}" for p in order.products}:
+            times = purchases.setdefault(key, [])
+            times.append(at)
+            del times[:-PURCHASE_WINDOW]
+        codes += [c for c in order.discount_codes if c not in codes]
+    if len(purchases) > MAX_PURCHASE_KEYS:
+        newest = sorted(purchases, key=lambda k: purchases[k][-1], reverse=True)[:MAX_PURCHASE_KEYS]
+        purchases = {k: purchases[k] for k in newest}
+    return OrderSummary(
+        order_count=count,
+        revenue_minor=revenue,
+        currency=currency,
+        first_order_at=first,
+        last_order_at=last,
+        mean_days_between_orders=_days(last - first) / (count - 1) if count > 1 and first and last else None,
+        previous_gap_days=previous_gap,
+        acquisition_channel=channel,
+        discount_codes=tuple(codes[-MAX_DISCOUNT_CODES:]),
+        purchases=purchases,
+    )
+
+
 @dataclass(frozen=True)
 class Profile:
     customer_id: str

@@ -18,12 +18,13 @@ from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.erasures import record_erasures
 from services.common.schedule import Job, schedule_jobs
 from services.segments.adapters import store
-from services.segments.domain.profiles import apply_event, summarise_orders, with_orders
+from services.segments.domain.profiles import add_orders, apply_event, summarise_orders, with_orders
 from services.segments.domain.reassess import reassess
 from services.segments.metrics import SegmentsMetrics
 
 TOPICS = ("shop.orders", "shop.customers", "shop.reviews", "shop.carts", "loyalty.events", "tracking.events")
 ORDER_FIGURES = frozenset({"order.placed", "order.cancelled", "order.refunded"})
+HISTORY_NEEDED = frozenset({"order.cancelled", "order.refunded"})
 EVENT_TYPES = frozenset(
     {
         "order.placed", "order.cancelled", "order.refunded", "order.returned",
@@ -53,14 +54,25 @@ class ProfileConsumer:
 
     async def handle(self, conn: asyncpg.Connection, events: list[Envelope]) -> list[Envelope]:
         now = self.clock()
-        await store.record_orders(conn, events)
+        new_orders = await store.record_orders(conn, events)
         by_customer: dict[store.Key, list[Envelope]] = {}
         for event in events:
             by_customer.setdefault((event.merchant_id, event.data["customer_id"]), []).append(event)
         keys = sorted(by_customer)
         stored = await store.load_profiles(conn, keys)
-        with_order_change = [k for k in keys if any(e.type in ORDER_FIGURES for e in by_customer[k])]
+        # A customer's next orders fold into the stored summary; a cancellation, refund or late older order needs
+        # their whole order history (read for those customers only).
+        summaries = {}
+        for key in keys:
+            if any(e.type in HISTORY_NEEDED for e in by_customer[key]):
+                continue
+            if key in new_orders and (folded := add_orders(stored[key].profile.orders, new_orders[key])) is not None:
+                summaries[key] = folded
+        with_order_change = [
+            k for k in keys if k not in summaries and any(e.type in ORDER_FIGURES for e in by_customer[k])
+        ]
         orders = await store.load_orders(conn, with_order_change) if with_order_change else {}
+        summaries.update((k, summarise_orders(rows)) for k, rows in orders.items())
         merchants = sorted({k[0] for k in keys})
         segments = await self.segments.live(conn, merchants)
         cuts = await store.rfm_cuts(conn, merchants)
@@ -71,8 +83,8 @@ class ProfileConsumer:
             profile = before
             for event in by_customer[key]:
                 profile = apply_event(profile, event)
-            if key in orders:
-                profile = with_orders(profile, summarise_orders(orders[key]))
+            if key in summaries:
+                profile = with_orders(profile, summaries[key])
             last = by_customer[key][-1]
             outcome = reassess(
                 key[0], profile, memberships, segments.get(key[0], []), cuts.get(key[0]), now,
@@ -80,7 +92,7 @@ class ProfileConsumer:
             )  # fmt: skip
             current.profile, current.memberships = outcome.profile, outcome.memberships
             emitted += outcome.events
-            if key in orders and not profile.erased:
+            if key in summaries and not profile.erased:
                 emitted.append(_profile_updated(key, outcome.profile.orders, last))
         await store.save_profiles(conn, stored.values(), now)
         await record_erasures(conn, events)  # customer.erasure_requested folded into the profiles just saved
