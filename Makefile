@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration e2e lint format install system-deps docs templates bench-kernel bench-loyalty bench-tracking bench-notifications clean
+.PHONY: run test unit integration e2e lint format install system-deps docs templates bench-kernel bench-loyalty bench-tracking bench-gateway bench-notifications bench-segments bench-segments-predictions clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,7 +68,23 @@ bench-loyalty: install
 bench-tracking: install
 	$(BIN)/python -m bench.tracking
 
+# One real gateway process: events/s accepted on POST /v1/events (batches of 100 from a load generator in its own
+# process) and p99 per call at 5,000 events/s, peak RSS, CPU per process, against a raw aiokafka producer (acks=all)
+# publishing the same envelopes in the same run.
+bench-gateway: install
+	$(BIN)/python -m bench.gateway
+
 # One real notifications worker rendering and delivering to the SMTP sink: mails/s, p99 trigger -> SMTP accept
 # at a fixed load, peak RSS, against raw aiosmtplib delivery of ready-made mail in the same run.
 bench-notifications: install
 	$(BIN)/python -m bench.notifications
+
+# One real segments worker: profile updates/s on a backlog and peak RSS, against raw aiokafka consume -> produce in
+# the same run; the consumer's per-batch cost in a shop of 1,000 and one of 100,000 customers; a full re-evaluation
+# of 1,000,000 customers against 20 segments (the bulk load is not counted).
+bench-segments: install
+	$(BIN)/python -m bench.segments
+
+# The BG/NBD + Gamma-Gamma predictions on a simulated shop against a naive baseline (holdout MAE, fit time).
+bench-segments-predictions: install
+	$(BIN)/python -m bench.segments_predictions

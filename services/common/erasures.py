@@ -33,6 +33,25 @@ async def record_erasures(conn: asyncpg.Connection, events: Iterable[Envelope]) 
         )
 
 
+async def erased_customers(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (merchant_id, customer_id) this service has erased: one query for a whole batch.
+
+    The tombstone against late events: an event published before an erasure but applied after it (another topic, a
+    retried batch) must not bring the person's data back, so a service strips or skips it for these customers. An
+    erased customer id stays erased, as in segments.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT e.merchant_id, e.customer_id FROM erasures e "
+        "JOIN unnest($1::text[], $2::text[]) AS k(m, c) ON e.merchant_id = k.m AND e.customer_id = k.c",
+        [m for m, _ in wanted],
+        [c for _, c in wanted],
+    )
+    return {(r["merchant_id"], r["customer_id"]) for r in rows}
+
+
 async def erasure_of(pool: asyncpg.Pool, merchant_id: str, request_id: str) -> dict[str, Any] | None:
     row = await pool.fetchrow(
         "SELECT request_id, customer_id, erased_at FROM erasures WHERE merchant_id = $1 AND request_id = $2 "

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     #: Behind a reverse proxy every caller has the proxy's address: name the header it puts the client's in
     #: (e.g. X-Forwarded-For; its first address counts). Only set it when a proxy you run always sets it.
     gateway_client_ip_header: str | None = None
+    #: Gateway: per-merchant quotas on costly operations (all of a merchant's keys together, per gateway process), as a
+    #: rate per minute and the burst a merchant may spend at once (429 beyond; a rate of 0: no quota).
+    #: `exports`: audience CSV downloads and privacy exports.
+    gateway_exports_per_minute: float = Field(10.0, ge=0, le=10_000)
+    gateway_exports_burst: int = Field(5, ge=1, le=10_000)
+    #: `sends`: notification previews and test sends.
+    gateway_sends_per_minute: float = Field(30.0, ge=0, le=10_000)
+    gateway_sends_burst: int = Field(10, ge=1, le=10_000)
     #: Segments: how often each merchant's customers are re-evaluated for time-dependent segments, lifecycle, RFM.
     segments_reevaluate_interval_s: float = Field(3600.0, ge=1, le=86_400)
     #: Segments: days after a delivery that the cross-sell trigger fires.

@@ -130,22 +130,26 @@ async def test_invalid_messages_go_to_the_dlq_with_a_reason_and_the_rest_applies
     good = example_event("order.placed", merchant_id)
     bad = example_event("order.placed", merchant_id)
     bad["data"]["lines"][0]["quantity"] = 0
+    nul = example_event("order.placed", merchant_id)  # PostgreSQL cannot store it: retrying would loop forever
+    nul["data"]["lines"][0]["name"] = "Espresso\u0000Bohnen"
     marker = uuid.uuid4().hex.encode()
     messages = [
         raw(good, 0),
         RawMessage("shop.orders", 0, 1, marker, json.dumps(bad).encode()),
         RawMessage("shop.orders", 0, 2, marker, b"{not json"),
+        RawMessage("shop.orders", 0, 3, marker, json.dumps(nul).encode()),
     ]
     outcome = await consumer(loyalty_pool, producer, kernel_metrics).process_batch(messages)
 
-    assert len(outcome.applied) == 1 and len(outcome.dead_lettered) == 2
-    records = await consume_until(infra.kafka, "shop.orders.dlq", lambda r: r.key == marker, count=2)
-    assert len(records) == 2
+    assert len(outcome.applied) == 1 and len(outcome.dead_lettered) == 3
+    records = await consume_until(infra.kafka, "shop.orders.dlq", lambda r: r.key == marker, count=3)
+    assert len(records) == 3
     headers = [dict(r.headers) for r in records]
     reasons = sorted(h["x-dlq-reason"].decode() for h in headers)
     assert any("data.lines[0].quantity" in reason for reason in reasons), reasons
+    assert any("data.lines[0].name" in reason and "NUL" in reason for reason in reasons), reasons
     assert {h["x-original-topic"] for h in headers} == {b"shop.orders"}
-    assert {h["x-original-offset"] for h in headers} == {b"1", b"2"}
+    assert {h["x-original-offset"] for h in headers} == {b"1", b"2", b"3"}
 
 
 async def test_event_on_the_wrong_topic_is_dead_lettered(

@@ -427,3 +427,13 @@ def test_new_envelope_fast_path_builds_what_validation_builds_and_still_refuses_
     ):
         with pytest.raises(ValidationError):
             new_envelope(bad["event_type"], bad["merchant_id"], {}, occurred_at=bad["occurred_at"])
+
+
+def test_a_nul_character_anywhere_is_a_violation_with_its_path_but_an_escaped_backslash_is_not() -> None:
+    event = example("order.placed")
+    event["data"]["lines"][0]["name"] = "Espresso\x00Bohnen"
+    with pytest.raises(ContractViolation) as refused:
+        CONTRACT.validate(json.dumps(event).encode())
+    assert refused.value.errors[0].path == "data.lines[0].name"
+    event["data"]["lines"][0]["name"] = "Espresso \\u0000 Bohnen"  # a backslash, then the letters u0000
+    assert CONTRACT.validate(json.dumps(event).encode()).data["lines"][0]["name"] == "Espresso \\u0000 Bohnen"

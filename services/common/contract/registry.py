@@ -261,13 +261,36 @@ class Contract:
     @staticmethod
     def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
         if isinstance(raw, bytes | bytearray | str):
+            escaped_nul = (b"\\u0000" if isinstance(raw, bytes | bytearray) else "\\u0000") in raw
             try:
                 raw = orjson.loads(raw)  # every consumed event passes here: the fast parser pays off
             except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ContractViolation([FieldError("", f"malformed JSON: {exc}")]) from None
+            if escaped_nul and (path := _nul_path(raw)) is not None:
+                # PostgreSQL stores no NUL character in text or jsonb: such an event could never be applied, and
+                # retrying it would stop its consumer for every merchant. It is invalid here, so it is dead-lettered.
+                raise ContractViolation([FieldError(path, "text must not contain the NUL character (\\u0000)")])
         if not isinstance(raw, dict):
             raise ContractViolation([FieldError("", f"an event must be a JSON object, not {type(raw).__name__}")])
         return raw
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where a string (or key) holding a NUL character is, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here
+            if (found := _nul_path(item, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_path(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
 
 
 def _load_topic(path: Path) -> TopicSpec:

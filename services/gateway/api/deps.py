@@ -89,6 +89,27 @@ async def public_rate_limit(request: Request, runtime: RuntimeDep) -> None:
 
 PublicRateLimit = Depends(public_rate_limit)
 
+#: For the OpenAPI document: the body of every problem answer (RFC 9457), as `services.common.http.problem` writes it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "One entry per bad field: `path` names it (e.g. `events[0].data.lines[2].quantity`)",
+            "items": {
+                "type": "object",
+                "required": ["path", "message"],
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
 #: For the OpenAPI document: every merchant route and public page can answer 429.
 RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     429: {
@@ -97,7 +118,8 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
         "content": {
             "application/problem+json": {
-                "example": {"type": "about:blank", "title": "Too many requests", "status": 429}
+                "schema": PROBLEM_SCHEMA,
+                "example": {"type": "about:blank", "title": "Too many requests", "status": 429},
             }
         },
     }
@@ -105,11 +127,13 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {
 
 
 _PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("The body cannot be read as JSON text (e.g. it is not UTF-8).", "There was an error parsing the body"),
     401: ("Missing, malformed, unknown, expired or revoked API key.", "Invalid or missing API key"),
     403: ("The API key lacks a scope this route needs (named in `title`).", "This API key lacks the scope …"),
     404: ("Not found for this merchant; another merchant's data is never visible.", "Not found"),
     409: ("It exists already.", "Conflict"),
     412: ("`If-Match` names an older version: it was changed meanwhile.", "Precondition failed"),
+    413: ("The body is larger than this route takes.", "Body too large"),
     422: ("Invalid input; `errors[].path` names each bad field.", "Validation failed"),
     503: (
         "The owning service is unreachable or failed; retry shortly.",
@@ -125,11 +149,39 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": _PROBLEMS[status][0],
             "content": {
                 "application/problem+json": {
-                    "example": {"type": "about:blank", "title": _PROBLEMS[status][1], "status": status}
+                    "schema": PROBLEM_SCHEMA,
+                    "example": {"type": "about:blank", "title": _PROBLEMS[status][1], "status": status},
                 }
             },
         }
         for status in statuses
+    }
+
+
+#: For the OpenAPI document: the answers of every route called with an API key (the key is checked first: 401, 403;
+#: then its rate: 429; then the input: 422).
+KEYED: dict[int | str, dict[str, Any]] = RATE_LIMITED | problem_responses(401, 403, 422)
+#: ... and of every route a service answers (503 when it is down).
+FORWARDED: dict[int | str, dict[str, Any]] = KEYED | problem_responses(503)
+#: ... and of every route with a JSON body (400 when it is not even JSON text).
+WITH_BODY: dict[int | str, dict[str, Any]] = problem_responses(400)
+
+
+def example_response(
+    status: int, example: Any, *, media_type: str = "application/json", description: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """For the OpenAPI document: an example of an answer, merged into the response FastAPI documents for `status`."""
+    response: dict[str, Any] = {"content": {media_type: {"example": example}}}
+    if description is not None:
+        response["description"] = description
+    return {status: response}
+
+
+def html_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """For the OpenAPI document: the HTML pages a public link answers with, by status."""
+    return {
+        status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+        for status, description in descriptions.items()
     }
 
 

@@ -10,12 +10,15 @@ import asyncpg
 
 from services.common.contract import Contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
-from services.common.erasures import record_erasures
+from services.common.erasures import erased_customers, record_erasures
 from services.common.outbox import write_outbox
 from services.notifications.domain.consent import ConsentChange
 from services.notifications.domain.flows import Cancel, OrderFacts
 from services.notifications.domain.messages import Contact, Decision, NotificationRequest
 from services.notifications.domain.settings import NotificationSettings
+
+#: Why a mail asked for after the customer's erasure was not sent (the reason `erase_customers` gives pending ones).
+ERASED_REASON = "erased on request"
 
 
 async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
@@ -63,7 +66,12 @@ async def upsert_contacts(conn: asyncpg.Connection, events: list[Envelope]) -> N
 async def insert_requests(
     conn: asyncpg.Connection, requests: list[NotificationRequest], *, replace: bool = False
 ) -> None:
-    """Store requests once per trigger; `replace` moves a still pending one (a cart that changed again)."""
+    """Store requests once per trigger; `replace` moves a still pending one (a cart that changed again).
+
+    A request for a customer erased here (published before the erasure, applied after it) is stored as erasure
+    leaves a mail: suppressed, without its contents.
+    """
+    erased = await erased_customers(conn, {(r.merchant_id, r.customer_id) for r in requests})
     conflict = (
         "ON CONFLICT (notification_id) DO UPDATE SET context = EXCLUDED.context, not_before = EXCLUDED.not_before, "
         "give_up_at = EXCLUDED.give_up_at, trigger_at = EXCLUDED.trigger_at WHERE notifications.status = 'pending'"
@@ -72,23 +80,26 @@ async def insert_requests(
     )
     await conn.executemany(
         "INSERT INTO notifications (notification_id, merchant_id, customer_id, template, context, trigger_event, "
-        "not_before, give_up_at, category, trigger_id, trigger_at) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {conflict}",
+        "not_before, give_up_at, category, trigger_id, trigger_at, status, status_reason) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {conflict}",
         [
             (
                 r.notification_id,
                 r.merchant_id,
                 r.customer_id,
                 r.template,
-                r.context,
+                {} if gone else r.context,
                 r.trigger_event,
                 r.not_before,
                 r.give_up_at,
                 r.category,
                 r.trigger_id,
                 r.trigger_at,
+                "suppressed" if gone else "pending",
+                ERASED_REASON if gone else None,
             )
             for r in requests
+            for gone in [(r.merchant_id, r.customer_id) in erased]
         ],
     )
 
@@ -394,10 +405,13 @@ async def mark_bounced(pool: asyncpg.Pool, merchant_id: str, customer_id: str, r
 
 
 async def save_order_facts(conn: asyncpg.Connection, orders: list[OrderFacts]) -> None:
+    """Orders of customers erased here are not remembered (an order placed before the erasure, applied after it)."""
+    erased = await erased_customers(conn, {(o.merchant_id, o.customer_id) for o in orders})
+    kept = [o for o in orders if (o.merchant_id, o.customer_id) not in erased]
     await conn.executemany(
         "INSERT INTO order_facts (merchant_id, order_id, customer_id, order_number, categories, placed_at) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(o.merchant_id, o.order_id, o.customer_id, o.order_number, list(o.categories), o.placed_at) for o in orders],
+        [(o.merchant_id, o.order_id, o.customer_id, o.order_number, list(o.categories), o.placed_at) for o in kept],
     )
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from html import escape
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.common.envelope import new_envelope
+from services.common.http import problem
 from services.common.service_app import Runtime
 from services.notifications.adapters.store import (
     confirm_opt_in,
@@ -135,15 +137,38 @@ def router(
         return settings.model_dump(mode="json")
 
     @api.get("/customers/{customer_id}/messages")
-    async def customer_messages(merchant_id: str, customer_id: str) -> dict[str, Any]:
-        """Notifications for one customer, newest first, with status and reason."""
+    async def customer_messages(
+        merchant_id: str,
+        customer_id: str,
+        before: Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> Any:
+        """Notifications for one customer, newest first, with status and reason; cursor-paged."""
+        created, bar, notification = (before or "").partition("|")
+        try:
+            after_time = datetime.fromisoformat(created) if before else None
+            after_id = uuid.UUID(notification) if before else None
+        except ValueError:
+            after_time = after_id = None
+            bar = ""
+        if before is not None and not bar:
+            return problem(422, "Invalid cursor", "pass `next_cursor` of the previous page unchanged",
+                           errors=[{"path": "before", "message": "not a cursor of this list"}])  # fmt: skip
         rows = await runtime.pool.fetch(
             "SELECT notification_id, template, status, status_reason, created_at, sent_at FROM notifications "
-            "WHERE merchant_id = $1 AND customer_id = $2 ORDER BY created_at DESC LIMIT 100",
+            "WHERE merchant_id = $1 AND customer_id = $2 "
+            "AND ($3::timestamptz IS NULL OR (created_at, notification_id) < ($3::timestamptz, $4::uuid)) "
+            "ORDER BY created_at DESC, notification_id DESC LIMIT $5",
             merchant_id,
             customer_id,
+            after_time,
+            after_id,
+            limit + 1,
         )
-        return {"customer_id": customer_id, "messages": [dict(r) for r in rows]}
+        messages = [dict(r) for r in rows[:limit]]
+        last = messages[-1] if len(rows) > limit else None
+        cursor = f"{last['created_at'].isoformat()}|{last['notification_id']}" if last else None
+        return {"customer_id": customer_id, "messages": messages, "next_cursor": cursor}
 
     root.include_router(api)
     root.include_router(public)

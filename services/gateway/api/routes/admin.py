@@ -29,24 +29,44 @@ from services.gateway.adapters.merchants import (
 )
 from services.gateway.api.deps import RuntimeDep, problem_responses, require_admin
 from services.gateway.api.routes import keys
+from services.gateway.api.routes.text_guard import STORABLE_BODY
 
 router = APIRouter(
     prefix="/admin/v1",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin), STORABLE_BODY],
     responses=problem_responses(401, 422),
 )
 MerchantId = Annotated[str, Path(pattern=ID_PATTERN, description="The merchant's id")]
 
 
 class MerchantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "merchant_id": "kaffeeroesterei-dortmund",
+                "name": "Kaffeerösterei Dortmund",
+                "environment": "live",
+            }
+        },
+    )
     merchant_id: str = Field(pattern=ID_PATTERN, examples=["kaffeerösterei-dortmund".replace("ö", "oe")])
     name: str = Field(min_length=1, max_length=200, examples=["Kaffeerösterei Dortmund"])
     environment: Literal["live", "test"] = "test"
 
 
 class MerchantPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "merchant_id": "kaffeeroesterei-dortmund",
+                "name": "Kaffeerösterei Dortmund",
+                "api_key": keys.TOKEN_EXAMPLE,
+                "key": {**keys.KEY_EXAMPLE, "scopes": list(DEFAULT_SCOPES), "label": "first key", "last_used_at": None},
+            }
+        }
+    )
     merchant_id: str
     name: str
     api_key: str = Field(description="Shown once; only its hash is stored.")
@@ -126,7 +146,7 @@ class KeyIssue(BaseModel):
         return expires_at
 
 
-@router.post("/merchants", status_code=201, responses=problem_responses(409), dependencies=keys.SHOWS_KEY)
+@router.post("/merchants", status_code=201, responses=problem_responses(400, 409), dependencies=keys.SHOWS_KEY)
 async def create_merchant_route(body: MerchantCreate, runtime: RuntimeDep) -> MerchantPublic:
     """Create a merchant and its first API key (every scope, shown once)."""
     if not await create_merchant(runtime.pool, body.merchant_id, body.name):
@@ -164,7 +184,7 @@ async def list_merchant_keys(merchant_id: MerchantId, runtime: RuntimeDep) -> Ke
 
 
 @router.post(
-    "/merchants/{merchant_id}/keys", status_code=201, responses=problem_responses(404), dependencies=keys.SHOWS_KEY
+    "/merchants/{merchant_id}/keys", status_code=201, responses=problem_responses(400, 404), dependencies=keys.SHOWS_KEY
 )
 async def issue_merchant_key(merchant_id: MerchantId, body: KeyIssue, runtime: RuntimeDep) -> keys.NewKeyPublic:
     """Issue a key with the given scopes, environment, label and expiry; the key is in this answer only."""
@@ -193,10 +213,10 @@ async def revoke_merchant_key(key_id: keys.KeyId, runtime: RuntimeDep) -> keys.K
 
 
 @router.post(
-    "/keys/{key_id}/rotate", status_code=201, responses=problem_responses(404, 409), dependencies=keys.SHOWS_KEY
+    "/keys/{key_id}/rotate", status_code=201, responses=problem_responses(400, 404, 409), dependencies=keys.SHOWS_KEY
 )
 async def rotate_merchant_key(
-    key_id: keys.KeyId, runtime: RuntimeDep, body: keys.KeyRotate | None = None
+    key_id: keys.KeyId, runtime: RuntimeDep, body: keys.RotateBody = None
 ) -> keys.RotatedKeyPublic:
     """A new key with the same scopes, label, environment and expiry (shown once); the old one keeps working for
     `overlap_hours` (default 24, at most 720). 409 if it is revoked, expired or was rotated already."""

@@ -12,14 +12,15 @@ from fastapi.responses import JSONResponse
 from services.common.contract import ContractViolation
 from services.common.envelope import Envelope
 from services.common.errors import retry_transient
-from services.common.http import problem
-from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, require_scope
+from services.common.http import field_path, problem
+from services.gateway.api.deps import KEYED, RuntimeDep, problem_responses, require_scope
+from services.gateway.api.routes.text_guard import MESSAGE, printable, storable, unstorable_at
 from services.gateway.metrics import GatewayMetrics
 
 MAX_BATCH = 500
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
-router = APIRouter(prefix="/v1", tags=["events"], responses=RATE_LIMITED)
+router = APIRouter(prefix="/v1", tags=["events"], responses=KEYED)
 
 _EVENT_ITEM = {
     "type": "object",
@@ -33,11 +34,39 @@ _EVENT_ITEM = {
     },
     "additionalProperties": False,
 }
+_ORDER_PLACED = {
+    "event_id": "5b0e9c7a-3f2d-4e8a-9b1c-6d7e8f9a0b1c",
+    "type": "order.placed",
+    "schema_version": 1,
+    "occurred_at": "2026-03-05T14:30:00+01:00",
+    "data": {
+        "order_id": "o-100234", "order_number": "10023451", "customer_id": "c-4711", "email": "anna.schmidt@example.de",
+        "locale": "de-DE", "currency": "EUR",
+        "lines": [{"line_id": "L1", "sku": "ESP-DOR-1000", "product_id": "p-espresso-dortmund",
+                   "name": "Espresso Dortmunder Röstung, ganze Bohne, 1 kg", "category": "coffee", "quantity": 1,
+                   "unit_price_minor": 2490, "total_minor": 2490}],
+        "subtotal_minor": 2490, "shipping_minor": 495, "tax_minor": 476, "discount_minor": 0, "total_minor": 2985,
+        "discount_codes": [], "channel": "web_shop", "payment_method": "paypal", "is_guest_checkout": False,
+        "shipping_address": {"city": "Berlin", "postcode": "10115", "country": "DE"},
+    },
+}  # fmt: skip
+_ORDER_PAID = {
+    "event_id": "8c1f2a3b-4d5e-4f60-9a7b-8c9d0e1f2a3b",
+    "type": "order.paid",
+    "schema_version": 1,
+    "occurred_at": "2026-03-05T14:31:12+01:00",
+    "data": {"order_id": "o-100234", "customer_id": "c-4711", "amount_minor": 2985, "currency": "EUR",
+             "payment_method": "paypal", "payment_reference": "PAYID-M5Q3X2A7H1234567"},
+}  # fmt: skip
 OPENAPI_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
+                "examples": {
+                    "batch": {"summary": "An order and its payment", "value": {"events": [_ORDER_PLACED, _ORDER_PAID]}},
+                    "single": {"summary": "One event", "value": _ORDER_PAID},
+                },
                 "schema": {
                     "oneOf": [
                         {
@@ -49,10 +78,33 @@ OPENAPI_BODY = {
                         },
                         _EVENT_ITEM,
                     ]
-                }
+                },
             }
         },
     }
+}
+
+RESULTS_SCHEMA = {
+    "type": "object",
+    "required": ["accepted", "duplicate", "rejected", "results"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "duplicate": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "event_id", "status"],
+                "properties": {
+                    "index": {"type": "integer", "description": "The event's place in the request"},
+                    "event_id": {"type": ["string", "null"]},
+                    "status": {"enum": ["accepted", "duplicate", "rejected"]},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+    },
 }
 
 
@@ -61,9 +113,26 @@ OPENAPI_BODY = {
     openapi_extra=OPENAPI_BODY,
     dependencies=[],
     responses={
-        200: {"description": "Per-item results"},
-        413: {"description": "Body too large"},
-        422: {"description": "No item is valid; field paths in `errors`"},
+        200: {
+            "description": "Per-item results: `accepted` (published), `duplicate` (its `event_id` was seen), "
+            "`rejected` (with the field paths in `errors`)",
+            "content": {
+                "application/json": {
+                    "schema": RESULTS_SCHEMA,
+                    "example": {
+                        "accepted": 1,
+                        "duplicate": 1,
+                        "rejected": 0,
+                        "results": [
+                            {"index": 0, "event_id": _ORDER_PLACED["event_id"], "status": "duplicate"},
+                            {"index": 1, "event_id": _ORDER_PAID["event_id"], "status": "accepted"},
+                        ],
+                    },
+                }
+            },
+        },
+        413: problem_responses(413)[413],
+        422: problem_responses(422)[422] | {"description": "No item is valid (or no JSON); field paths in `errors`"},
     },
 )
 async def ingest_events(request: Request, runtime: RuntimeDep, merchant=require_scope("events:write")) -> JSONResponse:
@@ -90,6 +159,8 @@ async def ingest_events(request: Request, runtime: RuntimeDep, merchant=require_
         where = "" if single else f"events[{index}]."
         if isinstance(item, dict) and "merchant_id" in item:
             errors = [{"path": f"{where}merchant_id", "message": "not allowed: the merchant is taken from the API key"}]
+        elif (unstorable := unstorable_at(item)) is not None:  # no service could keep it: refused before the contract
+            errors = [{"path": f"{where}{field_path(printable(unstorable))}".rstrip("."), "message": MESSAGE}]
         else:
             try:
                 envelope = contract.validate(
@@ -101,10 +172,11 @@ async def ingest_events(request: Request, runtime: RuntimeDep, merchant=require_
             except ContractViolation as exc:
                 errors = [{"path": f"{where}{e.path}".rstrip("."), "message": e.message} for e in exc.errors]
         metrics.rejected.labels("contract").inc()
+        event_id = item.get("event_id") if isinstance(item, dict) else None
         results.append(
             {
                 "index": index,
-                "event_id": item.get("event_id") if isinstance(item, dict) else None,
+                "event_id": event_id if isinstance(event_id, str) and storable(event_id) else None,
                 "status": "rejected",
                 "errors": errors,
             }

@@ -13,17 +13,19 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, problem_responses, require_scope
+from services.gateway.api.deps import FORWARDED, RuntimeDep, problem_responses, require_scope
 from services.gateway.api.forward import forward
+from services.gateway.api.quotas import quota
 from services.gateway.api.routes.segments import CustomerId, SegmentId
+from services.gateway.api.routes.text_guard import STORABLE_BODY
 from services.segments.domain.cohorts import CohortRow
 from services.segments.domain.kpis import MonthKpis
 from services.segments.entrypoints.insights_api import AudienceDestination
 from services.segments.entrypoints.segments_api import SEGMENT_ID
 
-router = APIRouter(prefix="/v1", tags=["insights"], responses=RATE_LIMITED | problem_responses(401, 403, 422, 503))
+router = APIRouter(prefix="/v1", tags=["insights"], responses=FORWARDED, dependencies=[STORABLE_BODY])
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 FromMonth = Annotated[str, Query(alias="from", pattern=MONTH, description="First month, e.g. `2025-04` (UTC)")]
 ToMonth = Annotated[str, Query(pattern=MONTH, description="Last month, inclusive; at most 36 months after `from`")]
@@ -47,11 +49,65 @@ BAD_RANGE = {
 }
 
 
+# --- examples (the Kaffeerösterei's first quarter) ----------------------------------------------------------------
+
+MONTH_EXAMPLE = {
+    "month": "2026-01",
+    "customers": 318,
+    "orders": 402,
+    "revenue_minor": 1869300,
+    "average_order_value_minor": 4650,
+    "repeat_customer_rate": 0.3821,
+    "purchase_frequency_12m": 2.41,
+    "historical_clv_minor": 11206,
+    "churn_rate": 0.0714,
+    "mean_days_between_orders": 41.3,
+}
+MODEL_EXAMPLE = {
+    "status": "fitted",
+    "params": {
+        "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+        "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
+    },
+    "customers": 2841,
+    "fitted_at": "2026-03-05T02:00:00Z",
+}
+PREDICTION_EXAMPLE = {
+    "customer_id": "c-4711",
+    "probability_active": 0.87,
+    "expected_orders_12m": 3.2,
+    "predicted_clv_12m_minor": 15920,
+    "expected_next_order_at": "2026-04-12T00:00:00Z",
+    "computed_at": "2026-03-05T02:00:00Z",
+}
+DESTINATION_EXAMPLE = {
+    "format": "meta",
+    "url": "https://hooks.example.com/audiences/active-coffee",
+    "signed": True,
+    "last_synced_at": "2026-03-05T14:45:00Z",
+    "last_added": 12,
+    "last_removed": 3,
+}
+
+
 class CsvResponse(StreamingResponse):
     media_type = "text/csv"
 
 
 class Kpis(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "by": "overall",
+                "segment": "active-coffee",
+                "months": [
+                    MONTH_EXAMPLE,
+                    MONTH_EXAMPLE | {"month": "2026-02", "customers": 297, "orders": 371, "revenue_minor": 1730150,
+                                     "average_order_value_minor": 4663, "churn_rate": 0.0682},
+                ],
+            }
+        }
+    )  # fmt: skip
     by: Literal["overall", "channel", "cohort"]
     segment: str | None
     months: list[MonthKpis] | None = Field(None, description="`by=overall`: one entry per month")
@@ -61,6 +117,18 @@ class Kpis(BaseModel):
 
 
 class Cohorts(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "segment": None,
+                "cohorts": [
+                    {"cohort": "2026-01", "customers": 120, "retained": [1.0, 0.2833, 0.2167]},
+                    {"cohort": "2026-02", "customers": 96, "retained": [1.0, 0.3125]},
+                    {"cohort": "2026-03", "customers": 104, "retained": [1.0]},
+                ],
+            }
+        }
+    )
     segment: str | None
     cohorts: list[CohortRow] = Field(description="One row per first-order month; `retained[k]`: share k months on")
 
@@ -82,16 +150,32 @@ class CustomerPrediction(BaseModel):
 
 
 class CustomerPredictionWithModel(CustomerPrediction):
+    model_config = ConfigDict(json_schema_extra={"example": PREDICTION_EXAMPLE | {"model": MODEL_EXAMPLE}})
     model: PredictionModel
 
 
 class PredictionsPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "model": MODEL_EXAMPLE,
+                "items": [
+                    PREDICTION_EXAMPLE,
+                    PREDICTION_EXAMPLE | {"customer_id": "c-4712", "probability_active": 0.31,
+                                          "expected_orders_12m": 0.6, "predicted_clv_12m_minor": 2790,
+                                          "expected_next_order_at": None},
+                ],
+                "next_cursor": "c-4712",
+            }
+        }
+    )  # fmt: skip
     model: PredictionModel
     items: list[CustomerPrediction]
     next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page")
 
 
 class AudienceDestinationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": DESTINATION_EXAMPLE})
     format: Literal["meta", "google"]
     url: str
     signed: bool = Field(description="Whether pushes are signed with a secret (the secret is never returned)")
@@ -101,6 +185,7 @@ class AudienceDestinationOut(BaseModel):
 
 
 class Scheduled(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"status": "scheduled"}})
     status: Literal["scheduled"]
 
 
@@ -195,6 +280,7 @@ async def audience_csv(
     runtime: RuntimeDep,
     format: Annotated[Literal["meta", "google"], Query(description="Meta Custom Audience or Google Customer Match")],
     merchant=require_scope("audiences:read"),
+    _quota=quota("exports"),
 ) -> Response:
     """The segment's members with advertising consent, normalised and SHA-256-hashed in the ad platform's upload
     format, as a CSV file (streamed)."""
@@ -220,7 +306,7 @@ async def get_audience_destination(
     "/segments/{segment_id}/audience-destination",
     summary="Push the audience to a destination",
     response_model=AudienceDestinationOut,
-    responses=problem_responses(404),
+    responses=problem_responses(400, 404),
 )
 async def put_audience_destination(
     segment_id: SegmentId,

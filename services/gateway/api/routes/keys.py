@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters.merchants import (
@@ -26,7 +26,7 @@ from services.gateway.adapters.merchants import (
 )
 from services.gateway.api.deps import (
     FORBIDDEN_TITLE,
-    RATE_LIMITED,
+    KEYED,
     Merchant,
     RuntimeDep,
     problem_responses,
@@ -81,6 +81,20 @@ class OwnKeyPublic(KeyPublic):
 
 
 class OwnKeyList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {**KEY_EXAMPLE, "current": True},
+                        {**KEY_EXAMPLE, "key_id": "7a9e5c31-2b4d-4f6a-8c0e-1d3f5a7b9c2e", "prefix": "rk_live_Q8m2Lx0v",
+                         "label": "Warenwirtschaft", "scopes": ["events:write"], "last_used_at": "2026-03-05T13:02:00Z",
+                         "current": False},
+                    ]
+                }
+            ]
+        }
+    )  # fmt: skip
     items: list[OwnKeyPublic]
 
 
@@ -113,6 +127,18 @@ class KeyRotate(BaseModel):
         le=int(MAX_OVERLAP.total_seconds() // 3600),
         description="How long the old key keeps working next to the new one (0: stops now; at most 30 days)",
     )
+
+
+#: The optional body of a rotation, with its examples.
+RotateBody = Annotated[
+    KeyRotate | None,
+    Body(
+        openapi_examples={
+            "a-day": {"summary": "The old key works for another day", "value": {"overlap_hours": 24}},
+            "now": {"summary": "The old key stops now (it leaked)", "value": {"overlap_hours": 0}},
+        }
+    ),
+]
 
 
 def key_public(info: KeyInfo, now: datetime) -> KeyPublic:
@@ -149,7 +175,7 @@ def conflict(exc: KeyConflict) -> HTTPException:
     return HTTPException(409, str(exc))
 
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=RATE_LIMITED | problem_responses(401, 403, 422))
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=KEYED)
 
 
 async def _own_manageable_key(runtime: RuntimeDep, merchant: Merchant, key_id: uuid.UUID) -> KeyInfo:
@@ -173,9 +199,9 @@ async def list_own_keys(runtime: RuntimeDep, merchant=require_scope(MANAGE)) -> 
     )
 
 
-@router.post("/{key_id}/rotate", status_code=201, responses=problem_responses(404, 409), dependencies=SHOWS_KEY)
+@router.post("/{key_id}/rotate", status_code=201, responses=problem_responses(400, 404, 409), dependencies=SHOWS_KEY)
 async def rotate_own_key(
-    key_id: KeyId, runtime: RuntimeDep, body: KeyRotate | None = None, merchant=require_scope(MANAGE)
+    key_id: KeyId, runtime: RuntimeDep, body: RotateBody = None, merchant=require_scope(MANAGE)
 ) -> RotatedKeyPublic:
     """A new key with the same scopes, label, environment and expiry (shown once); the old one keeps working for
     `overlap_hours` (default 24) so it can be replaced without downtime. 409 if the key is revoked, expired or was

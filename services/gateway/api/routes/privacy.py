@@ -25,12 +25,14 @@ from services.common.erasures import ERASURE
 from services.common.errors import retry_transient
 from services.gateway.adapters import erasures
 from services.gateway.adapters.services import ServiceClient
-from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, problem_responses, require_scope
+from services.gateway.api.deps import FORWARDED, WITH_BODY, RuntimeDep, problem_responses, require_scope
 from services.gateway.api.forward import merchant_path
+from services.gateway.api.quotas import quota
 from services.gateway.api.routes.events import _publish_new
+from services.gateway.api.routes.text_guard import STORABLE_BODY
 from services.gateway.metrics import GatewayMetrics
 
-router = APIRouter(prefix="/v1", tags=["privacy"], responses=RATE_LIMITED | problem_responses(401, 403, 422, 503))
+router = APIRouter(prefix="/v1", tags=["privacy"], responses=FORWARDED, dependencies=[STORABLE_BODY])
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's customer id")]
 
 EXPORT_EXAMPLE = {
@@ -159,7 +161,7 @@ def completion(confirmations: Mapping[str, Mapping[str, Any] | None]) -> datetim
     response_model=CustomerExport,
 )
 async def export_customer(
-    customer_id: CustomerId, runtime: RuntimeDep, merchant=require_scope("privacy:read")
+    customer_id: CustomerId, runtime: RuntimeDep, merchant=require_scope("privacy:read"), _quota=quota("exports")
 ) -> dict[str, Any]:
     """Everything every service holds about the customer as one JSON document (GDPR Art. 15 and 20). All or nothing:
     a service that is unavailable makes it a 503, never a partial export. A customer nobody knows gives empty
@@ -175,12 +177,26 @@ async def export_customer(
     status_code=202,
     summary="Erase a customer everywhere",
     response_model=ErasureAccepted,
-    responses={202: {"headers": {"Location": {"schema": {"type": "string"}, "description": "The status resource"}}}},
+    responses={
+        202: {"headers": {"Location": {"schema": {"type": "string"}, "description": "The status resource"}}},
+        **WITH_BODY,
+    },
 )
 async def request_erasure(
     customer_id: CustomerId,
     runtime: RuntimeDep,
-    body: Annotated[ErasureCreate | None, Body()] = None,
+    body: Annotated[
+        ErasureCreate | None,
+        Body(
+            openapi_examples={
+                "customer": {"summary": "The customer asked (Art. 17)", "value": {"requested_by": "customer"}},
+                "authority": {
+                    "summary": "A data protection authority ordered it",
+                    "value": {"requested_by": "authority"},
+                },
+            }
+        ),
+    ] = None,
     merchant=require_scope("privacy:write"),
 ) -> JSONResponse:
     """Erase the customer in every service (GDPR Art. 17). Answered once the request is safely on Kafka; the

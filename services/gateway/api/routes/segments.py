@@ -17,13 +17,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.envelope import ID_PATTERN
-from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, problem_responses, require_scope
+from services.gateway.api.deps import FORWARDED, WITH_BODY, RuntimeDep, problem_responses, require_scope
 from services.gateway.api.forward import forward
+from services.gateway.api.routes.text_guard import STORABLE_BODY
 from services.segments.entrypoints.segments_api import SEGMENT_ID, SegmentChange, SegmentCreate
 
-router = APIRouter(prefix="/v1", tags=["segments"], responses=RATE_LIMITED | problem_responses(401, 403, 422, 503))
-CustomerId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's customer id")]
-SegmentId = Annotated[str, Path(pattern=SEGMENT_ID, description="The merchant's segment id, e.g. `active-coffee`")]
+router = APIRouter(prefix="/v1", tags=["segments"], responses=FORWARDED, dependencies=[STORABLE_BODY])
+CustomerId = Annotated[str, Path(pattern=ID_PATTERN, description="The shop's customer id", examples=["c-4711"])]
+SegmentId = Annotated[
+    str,
+    Path(pattern=SEGMENT_ID, description="The merchant's segment id, e.g. `active-coffee`", examples=["active-coffee"]),
+]
 
 DEFINITION_EXAMPLE = {
     "op": "and",
@@ -85,6 +89,7 @@ class SegmentOut(BaseModel):
 
 
 class SegmentList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"items": [SEGMENT_EXAMPLE]}})
     items: list[SegmentOut]
 
 
@@ -97,6 +102,20 @@ class SegmentVersion(BaseModel):
 
 
 class SegmentVersions(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "items": [
+                    {"version": 2, "name": SEGMENT_EXAMPLE["name"], "definition": DEFINITION_EXAMPLE,
+                     "actions": {"trigger": "campaign"}, "saved_at": "2026-03-05T14:30:00Z"},
+                    {"version": 1, "name": "Kaffee, zuletzt in 60 Tagen",
+                     "definition": {**DEFINITION_EXAMPLE, "of": [{**DEFINITION_EXAMPLE["of"][0], "within_days": 60},
+                                                                 DEFINITION_EXAMPLE["of"][1]]},
+                     "actions": {}, "saved_at": "2026-03-02T09:00:00Z"},
+                ]
+            }
+        }
+    )  # fmt: skip
     items: list[SegmentVersion] = Field(description="Newest first")
 
 
@@ -124,10 +143,41 @@ class CustomerSegment(BaseModel):
 
 
 class CustomerSegments(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "items": [
+                    {"segment_id": "active-coffee", "entered_at": "2026-03-05T14:30:02+00:00"},
+                    {"segment_id": "espresso-fans", "entered_at": "2025-11-20T08:15:00+00:00"},
+                ]
+            }
+        }
+    )
     items: list[CustomerSegment]
 
 
 class MembershipExplanation(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "customer_id": "c-4711",
+                "segment_id": "active-coffee",
+                "version": 2,
+                "member": True,
+                "holds_now": True,
+                "explanation": {
+                    "held": True, "because": "and: 2 of 2 hold", "path": "",
+                    "parts": [
+                        {"held": True, "because": "order.placed 1 times in 30 days, wanted at least 1", "path": "of[0]",
+                         "parts": []},
+                        {"held": True, "because": "bought category:coffee 3 times", "path": "of[1]", "parts": []},
+                    ],
+                },
+                "text": "✓ and: 2 of 2 hold\n  ✓ order.placed 1 times in 30 days, wanted at least 1\n"
+                "  ✓ bought category:coffee 3 times",
+            }
+        }
+    )  # fmt: skip
     customer_id: str
     segment_id: str
     version: int
@@ -143,6 +193,7 @@ class DefinitionCheck(BaseModel):
 
 
 class DefinitionValid(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"valid": True, "time_dependent": True}})
     valid: bool
     time_dependent: bool
 
@@ -200,7 +251,7 @@ async def list_segments(runtime: RuntimeDep, merchant=require_scope("segments:re
     status_code=201,
     summary="Create a segment",
     response_model=SegmentOut,
-    responses={201: {"headers": ETAG_HEADER}, **problem_responses(409), **INVALID_DEFINITION},
+    responses={201: {"headers": ETAG_HEADER}, **problem_responses(409), **INVALID_DEFINITION, **WITH_BODY},
 )
 async def create_segment(
     body: Annotated[
@@ -233,7 +284,7 @@ async def create_segment(
     "/segments/validate",
     summary="Check a definition without saving it",
     response_model=DefinitionValid,
-    responses=INVALID_DEFINITION,
+    responses=INVALID_DEFINITION | WITH_BODY,
 )
 async def validate_definition(
     body: Annotated[DefinitionCheck, Body(openapi_examples={"ok": {"value": {"definition": DEFINITION_EXAMPLE}}})],
@@ -260,7 +311,7 @@ async def get_segment(segment_id: SegmentId, runtime: RuntimeDep, merchant=requi
     "/segments/{segment_id}",
     summary="Change a segment",
     response_model=SegmentOut,
-    responses={200: {"headers": ETAG_HEADER}, **problem_responses(404, 412), **INVALID_DEFINITION},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(404, 412), **INVALID_DEFINITION, **WITH_BODY},
 )
 async def change_segment(
     segment_id: SegmentId,
@@ -313,7 +364,11 @@ async def change_segment(
     responses=problem_responses(404),
 )
 async def delete_segment(
-    segment_id: SegmentId, runtime: RuntimeDep, merchant=require_scope("segments:write")
+    segment_id: Annotated[
+        str, Path(pattern=SEGMENT_ID, description="The merchant's segment id", examples=["sommer-aktion-2025"])
+    ],
+    runtime: RuntimeDep,
+    merchant=require_scope("segments:write"),
 ) -> Response:
     """Members leave in the background (`segment.exited`, cause `segment_deleted`); the version history stays and
     the id can be created again."""

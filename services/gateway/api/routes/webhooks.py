@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.contract import Contract, ContractViolation
 from services.common.envelope import ID_PATTERN, Envelope
 from services.common.errors import retry_transient
-from services.common.http import problem
+from services.common.http import field_path, problem
 from services.common.logs import log_context
 from services.gateway.api.deps import RATE_LIMITED, RuntimeDep, problem_responses, require_scope, throttle
 from services.gateway.api.routes.events import MAX_BODY_BYTES, _publish_new
+from services.gateway.api.routes.text_guard import MESSAGE, STORABLE_BODY, printable, unstorable_at
 from services.gateway.core import shopify
 from services.gateway.core.shopify import Context, Mapped, OrderLink, Unmappable
 
@@ -46,7 +47,10 @@ def _unauthorized() -> JSONResponse:
 
 
 class ShopifySecretUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"secret": "shpss_0123456789abcdef0123456789abcdef", "default_locale": "de"}},
+    )
     secret: str = Field(
         min_length=16,
         max_length=512,
@@ -60,6 +64,19 @@ class ShopifySecretUpdate(BaseModel):
 
 
 class ShopifyWebhookConfig(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "merchant_id": "kaffeeroesterei-dortmund",
+                "webhook_url": "https://api.retention.example/v1/webhooks/shopify/kaffeeroesterei-dortmund",
+                "secret_fingerprint": "0da686610b0d",
+                "default_locale": "de",
+                "topics": ["orders/create", "orders/paid", "orders/cancelled", "refunds/create", "fulfillments/create",
+                           "fulfillments/update", "customers/create", "customers/update", "checkouts/update"],
+                "updated_at": "2026-03-05T14:30:00Z",
+            }
+        }
+    )  # fmt: skip
     merchant_id: str
     webhook_url: str = Field(description="Enter this URL in Shopify for every topic below.")
     secret_fingerprint: str = Field(description="First 12 hex digits of SHA-256 of the secret: to compare, not use.")
@@ -68,7 +85,7 @@ class ShopifyWebhookConfig(BaseModel):
     updated_at: datetime
 
 
-@router.put("/secret", responses=problem_responses(401, 403, 422))
+@router.put("/secret", responses=problem_responses(400, 401, 403, 422), dependencies=[STORABLE_BODY])
 async def put_shopify_secret(
     body: ShopifySecretUpdate, runtime: RuntimeDep, merchant=require_scope("config:write")
 ) -> ShopifyWebhookConfig:
@@ -272,6 +289,8 @@ async def _process(runtime: Any, d: Delivery, *, test: bool) -> dict[str, Any]:
         raise _Rejected([{"path": "", "message": f"malformed JSON: {exc}"}]) from None
     if not isinstance(payload, dict):
         raise _Rejected([{"path": "", "message": "a webhook payload must be a JSON object"}])
+    if (unstorable := unstorable_at(payload)) is not None:  # no service could keep it (see text_guard)
+        raise _Rejected([{"path": field_path(printable(unstorable)), "message": MESSAGE}])
     order_id = shopify.order_referenced(d.topic, payload)
     ctx = Context(d.received_at, d.default_locale, await _order_link(pool, d.merchant_id, order_id))
     try:
