@@ -18,7 +18,8 @@ producer publishing the same serialized envelopes to the same topics, in the sam
    b. latency at a fixed load: a call due every `--batch`/`--rate` seconds whether earlier ones ended or not,
       for `--seconds`; each call's latency (p50, p99) runs from when it was due to its full answer.
 4. CPU: everything runs on the same cores, so the share of a core each process took in each window is printed
-   (gateway, load generator, broker, PostgreSQL, the rest of the machine) to read the figures honestly.
+   (gateway, load generator, broker, PostgreSQL, the rest of the machine) to read the figures honestly; a window
+   in which processes outside the run took over a quarter of a core is flagged.
 5. Memory: the gateway's peak RSS (VmHWM). Then every accepted event must be in the gateway's dedupe table and on
    the topics exactly once.
 
@@ -59,6 +60,8 @@ TEMPLATES = 1_000
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 TOPICS = sorted({CONTRACT.topic_for(t).name for t in ("order.placed", "customer.created")})
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Percent of a core taken by processes outside the run above which a window's figures are flagged.
+OTHER_WARNING = 25
 
 
 def event_bodies(count: int) -> list[dict]:
@@ -311,13 +314,15 @@ class CpuMeter:
         self.marks.append((time.perf_counter(), self.sample()))
 
     def shares(self, window: int = 0) -> str:
-        """The share of a core each took in the `window`-th window (the marks 2*window and 2*window + 1)."""
+        """The share of a core each took in the `window`-th window (the marks 2*window and 2*window + 1), and a
+        warning when processes outside the run took a fair part of the machine."""
         (t0, first), (t1, last) = self.marks[2 * window], self.marks[2 * window + 1]
         share = {name: (last[name] - first[name]) / (t1 - t0) * 100 for name in first}
-        other = share["machine"] - sum(v for k, v in share.items() if k != "machine")
+        other = max(0.0, share["machine"] - sum(v for k, v in share.items() if k != "machine"))
         parts = [f"{name} {value:.0f}%" for name, value in share.items() if name != "machine"]
-        parts.append(f"other {max(0.0, other):.0f}%; machine {share['machine']:.0f}% of {os.cpu_count() * 100}%")
-        return ", ".join(parts)
+        parts.append(f"other {other:.0f}%; machine {share['machine']:.0f}% of {os.cpu_count() * 100}%")
+        warning = f"\n  (!) other processes took {other:.0f}% of a core: not the figures of a quiet machine"
+        return ", ".join(parts) + (warning if other > OTHER_WARNING else "")
 
 
 async def end_offsets(kafka: str) -> dict[TopicPartition, int]:

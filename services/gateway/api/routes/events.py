@@ -14,7 +14,7 @@ from services.common.envelope import Envelope
 from services.common.errors import retry_transient
 from services.common.http import field_path, problem
 from services.gateway.api.deps import KEYED, RuntimeDep, problem_responses, require_scope
-from services.gateway.api.routes.text_guard import MESSAGE, printable, storable, unstorable_at
+from services.gateway.api.routes.text_guard import MESSAGE, possibly_unstorable, printable, storable, unstorable_at
 from services.gateway.metrics import GatewayMetrics
 
 MAX_BATCH = 500
@@ -155,11 +155,12 @@ async def ingest_events(request: Request, runtime: RuntimeDep, merchant=require_
     metrics: GatewayMetrics = runtime.extras["gateway_metrics"]
     results: list[dict[str, Any]] = []
     valid: list[tuple[int, Envelope]] = []
+    guard = possibly_unstorable(body)  # the walk below costs ~9 % of a batch's CPU; needed only then
     for index, item in enumerate(items):
         where = "" if single else f"events[{index}]."
         if isinstance(item, dict) and "merchant_id" in item:
             errors = [{"path": f"{where}merchant_id", "message": "not allowed: the merchant is taken from the API key"}]
-        elif (unstorable := unstorable_at(item)) is not None:  # no service could keep it: refused before the contract
+        elif guard and (unstorable := unstorable_at(item)) is not None:  # no service could keep it: refused first
             errors = [{"path": f"{where}{field_path(printable(unstorable))}".rstrip("."), "message": MESSAGE}]
         else:
             try:

@@ -47,8 +47,16 @@ def unstorable_at(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | i
 
 
 def possibly_unstorable(body: bytes) -> bool:
-    """Whether a JSON text may hold either: JSON spells both only as escapes (a raw control character is no JSON)."""
-    return b"\\u0000" in body or b"\\ud" in body.lower()
+    """Whether a JSON body may hold either once parsed. UTF-8 JSON spells both only as escapes (a raw control
+    character is no JSON), but `json.loads` also decodes raw surrogate bytes (it decodes with surrogatepass) and
+    takes UTF-16/32 bodies, whose escapes these bytes do not spell: both are no strict UTF-8 or have NUL bytes."""
+    if b"\x00" in body or b"\\u0000" in body or b"\\ud" in body or b"\\uD" in body:
+        return True
+    try:
+        body.decode("utf-8")  # strict: an encoded surrogate (ED A0..BF ..) is no UTF-8
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 async def storable_body(request: Request) -> None:
