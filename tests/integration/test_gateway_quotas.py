@@ -34,6 +34,8 @@ async def gateway(infra, topics, service: Service) -> AsyncIterator[Gateway]:  #
         env="test",
         gateway_exports_per_minute=1,
         gateway_exports_burst=2,
+        gateway_sends_per_minute=1,
+        gateway_sends_burst=1,
         **urls,
     )
     app = build_service_app(GATEWAY, settings)
@@ -47,6 +49,8 @@ def stand_in(service: Service, merchant_id: str) -> None:  # noqa: F811
     service.answer(f"{base}/segments/vip/audience", Answer(200, b"EMAIL\n5f0c\n", content_type="text/csv"))
     service.answer(f"{base}/customers/c-1/privacy/export", Answer(200, {"erasures": []}))
     service.answer(f"{base}/kpis", Answer(200, {"by": "overall", "segment": None, "months": []}))
+    preview = {"subject": "Danke", "html": "<p>Danke</p>", "text": "Danke"}
+    service.answer(f"{base}/notifications/templates/shipped/de/preview", Answer(200, preview))
 
 
 async def test_exports_share_a_per_merchant_quota(gateway: Gateway, service: Service) -> None:  # noqa: F811
@@ -78,6 +82,16 @@ async def test_exports_share_a_per_merchant_quota(gateway: Gateway, service: Ser
     kpis = await http.get("/v1/kpis", params={"from": "2026-01", "to": "2026-02"}, headers=key)
     assert kpis.status_code == 200
     assert (await http.get("/v1/customers/c-1/export", headers=other_key)).status_code == 200
+
+
+async def test_mail_previews_have_their_own_quota(gateway: Gateway, service: Service) -> None:  # noqa: F811
+    merchant_id, key = await gateway.merchant()
+    stand_in(service, merchant_id)
+    path = "/v1/notifications/templates/shipped/de/preview"
+    assert (await gateway.http.post(path, json={}, headers=key)).status_code == 200
+    refused = await gateway.http.post(path, json={}, headers=key)
+    assert refused.status_code == 429 and "sends" in refused.json()["title"]
+    assert (await gateway.http.get("/v1/customers/c-1/export", headers=key)).status_code == 200  # exports: untouched
 
 
 async def test_a_call_refused_for_its_scope_spends_nothing(gateway: Gateway, service: Service) -> None:  # noqa: F811

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import Response
 
 from services.gateway.api.deps import FORWARDED, WITH_BODY, RuntimeDep, example_response, require_scope
+from services.gateway.api.quotas import quota
 from services.gateway.api.routes.customers import CustomerId
 from services.gateway.api.routes.text_guard import STORABLE_BODY
 from services.notifications.adapters.custom_templates import TemplateDraft
@@ -193,9 +194,10 @@ async def preview_notification_template(
     ],
     runtime: RuntimeDep,
     merchant=require_scope("customers:read"),
+    _quota=quota("sends"),
 ) -> Response:
     """The mail as a customer would get it (example facts, the shop's sender, frame and footer), from the wording
-    in use or an unsaved `draft`."""
+    in use or an unsaved `draft`. Rendering is costly: a per-merchant quota applies (429 with `Retry-After`)."""
     return await runtime.extras["services"].send(
         "POST",
         "notifications",
