@@ -4,31 +4,24 @@ passed through unchanged, and an example for every operation in the OpenAPI docu
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from services.common.contract import load_contract
 from services.common.envelope import new_envelope
-from services.common.http import install_problem_handlers
 from services.common.metrics import KernelMetrics, new_registry
 from services.common.migrations import apply_migrations, migrations_for
-from services.common.service_app import Runtime, build_service_app
+from services.common.service_app import Runtime
 from services.common.settings import Settings
-from services.gateway.bootstrap import SPEC as GATEWAY
 from services.notifications.adapters.store import insert_requests, set_status
 from services.notifications.bootstrap import SPEC as NOTIFICATIONS
 from services.notifications.domain.messages import request_for
-from tests.integration.test_gateway_service_calls import ADMIN, Answer, Gateway, Service, service  # noqa: F401
-from tests.support import eventually
+from tests.gateway_support import Gateway, running_gateway, serving
+from tests.integration.test_gateway_service_calls import Answer, Service, service  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -44,37 +37,14 @@ async def notifications(schema_pool, settings: Settings) -> AsyncIterator[tuple[
     registry = new_registry()
     runtime = Runtime("notifications", settings, load_contract(), registry, KernelMetrics.create(registry))
     runtime.pool = pool
-    app = FastAPI()
-    install_problem_handlers(app)
-    for router in NOTIFICATIONS.routers(runtime):
-        app.include_router(router)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started, timeout_s=10, interval_s=0.02)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", pool
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving(NOTIFICATIONS, runtime) as url:
+        yield url, pool
 
 
 @pytest.fixture
 async def gateway(infra, topics, notifications, service: Service) -> AsyncIterator[Gateway]:  # noqa: F811
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
-        DATABASE_URL=infra.database_url,
-        admin_token=ADMIN,
-        env="test",
-        notifications_url=notifications[0],
-        segments_url=service.url,
-    )
-    app = build_service_app(GATEWAY, settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-            yield Gateway(http, app.state.runtime)
+    async with running_gateway(infra, notifications_url=notifications[0], segments_url=service.url) as gateway:
+        yield gateway
 
 
 def asked(merchant_id: str, customer_id: str, message: str, at: datetime):

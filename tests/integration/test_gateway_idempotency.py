@@ -20,7 +20,8 @@ from services.gateway.api.idempotency import PostgresStore
 from services.gateway.bootstrap import SPEC as GATEWAY
 from services.gateway.core import idempotency as rules
 from services.platform.infra import free_port
-from tests.integration.test_gateway_segments import ADMIN, CHANGE, PROBLEM, Gateway, segments_url  # noqa: F401
+from tests.gateway_support import ADMIN, PROBLEM, Gateway
+from tests.integration.test_gateway_segments import CHANGE, segments_url  # noqa: F401
 from tests.integration.test_segments import ACTIVE_BUYERS, pool  # noqa: F401
 from tests.segments_service import customer
 

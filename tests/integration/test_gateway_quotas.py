@@ -8,40 +8,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
-from services.common.service_app import build_service_app
 from services.common.settings import Settings
 from services.gateway.adapters.merchants import create_key
 from services.gateway.api.quotas import quota_buckets
-from services.gateway.bootstrap import SPEC as GATEWAY
-from tests.integration.test_gateway_service_calls import ADMIN, Answer, Gateway, Service, service  # noqa: F401
+from tests.gateway_support import PROBLEM, Gateway, running_gateway
+from tests.integration.test_gateway_service_calls import Answer, Service, service  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 async def gateway(infra, topics, service: Service) -> AsyncIterator[Gateway]:  # noqa: F811
     """Every service at the stand-in; two exports at once, then one a minute."""
     urls = {f"{name}_url": service.url for name in ("loyalty", "notifications", "segments", "tracking")}
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
-        DATABASE_URL=infra.database_url,
-        admin_token=ADMIN,
-        env="test",
-        gateway_exports_per_minute=1,
-        gateway_exports_burst=2,
-        gateway_sends_per_minute=1,
-        gateway_sends_burst=1,
-        **urls,
-    )
-    app = build_service_app(GATEWAY, settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-            yield Gateway(http, app.state.runtime)
+    quotas = {"gateway_exports_per_minute": 1, "gateway_exports_burst": 2,
+              "gateway_sends_per_minute": 1, "gateway_sends_burst": 1}  # fmt: skip
+    async with running_gateway(infra, **quotas, **urls) as gateway:
+        yield gateway
 
 
 def stand_in(service: Service, merchant_id: str) -> None:  # noqa: F811

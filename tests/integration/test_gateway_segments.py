@@ -4,95 +4,42 @@ through unchanged, `If-Match`, cursor pages, the audience CSV streamed, and a 50
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from services.common.contract import load_contract
-from services.common.http import install_problem_handlers
 from services.common.metrics import KernelMetrics, new_registry
 from services.common.service_app import Runtime, build_service_app
 from services.common.settings import Settings
-from services.gateway.adapters.merchants import create_key
 from services.gateway.bootstrap import SPEC as GATEWAY
 from services.platform.infra import free_port
 from services.segments.bootstrap import SPEC as SEGMENTS
+from tests.gateway_support import ADMIN, PROBLEM, Gateway, running_gateway, serving
 from tests.integration.test_segments import ACTIVE_BUYERS
 from tests.segments_service import pool  # noqa: F401  (the migrated segments schema)
-from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
-ADMIN = "integration-admin-token-0123456789"
-PROBLEM = "application/problem+json"
 CHANGE = {key: value for key, value in ACTIVE_BUYERS.items() if key != "segment_id"}
 
 
 @pytest.fixture
 async def segments_url(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:  # noqa: F811
-    """The segments service's own routers (all of them, as its bootstrap lists them) behind a real HTTP server."""
+    """The segments service's own routers behind a real HTTP server."""
     registry = new_registry()
     runtime = Runtime("segments", settings, load_contract(), registry, KernelMetrics.create(registry))
     runtime.pool = pool
-    app = FastAPI()
-    install_problem_handlers(app)
-    for router in SEGMENTS.routers(runtime):
-        app.include_router(router)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started, timeout_s=10, interval_s=0.02)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-@dataclass
-class Gateway:
-    http: httpx.AsyncClient
-    runtime: Runtime
-
-    async def merchant(self) -> tuple[str, dict[str, str]]:
-        """A new merchant and the auth header of its first key (default scopes)."""
-        merchant_id = f"m-{uuid.uuid4().hex[:10]}"
-        created = await self.http.post(
-            "/admin/v1/merchants",
-            headers={"Authorization": f"Bearer {ADMIN}"},
-            json={"merchant_id": merchant_id, "name": "Kaffeerösterei"},
-        )
-        assert created.status_code == 201, created.text
-        return merchant_id, {"Authorization": f"Bearer {created.json()['api_key']}"}
-
-    async def key(self, merchant_id: str, *scopes: str) -> dict[str, str]:
-        token = await create_key(self.runtime.pool, merchant_id, scopes=scopes, label="test")
-        return {"Authorization": f"Bearer {token}"}
+    async with serving(SEGMENTS, runtime) as url:
+        yield url
 
 
 @pytest.fixture
 async def gateway(infra, topics, segments_url: str) -> AsyncIterator[Gateway]:
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
-        DATABASE_URL=infra.database_url,
-        admin_token=ADMIN,
-        env="test",
-        segments_url=segments_url,
-    )
-    app = build_service_app(GATEWAY, settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-            yield Gateway(http, app.state.runtime)
+    async with running_gateway(infra, segments_url=segments_url) as gateway:
+        yield gateway
 
 
 async def test_a_merchant_creates_reads_changes_and_deletes_a_segment(gateway: Gateway) -> None:

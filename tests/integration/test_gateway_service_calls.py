@@ -8,27 +8,20 @@ import contextlib
 import json
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from fastapi import HTTPException
 
-from services.common.service_app import Runtime, build_service_app
-from services.common.settings import Settings
 from services.gateway.adapters.services import ServiceClient
-from services.gateway.bootstrap import SPEC as GATEWAY
 from services.platform.infra import free_port
+from tests.gateway_support import PROBLEM, Gateway, running_gateway
 
 pytestmark = pytest.mark.integration
-
-ADMIN = "integration-admin-token-0123456789"
-PROBLEM = "application/problem+json"
 
 
 @dataclass(frozen=True)
@@ -95,40 +88,12 @@ def service() -> Iterator[Service]:
         thread.join(timeout=5)
 
 
-@dataclass
-class Gateway:
-    http: httpx.AsyncClient
-    runtime: Runtime
-
-    async def merchant(self) -> tuple[str, dict[str, str]]:
-        """A new merchant and the auth header of its first key (default scopes)."""
-        merchant_id = f"m-{uuid.uuid4().hex[:10]}"
-        created = await self.http.post(
-            "/admin/v1/merchants",
-            headers={"Authorization": f"Bearer {ADMIN}"},
-            json={"merchant_id": merchant_id, "name": "Kaffeerösterei"},
-        )
-        assert created.status_code == 201, created.text
-        return merchant_id, {"Authorization": f"Bearer {created.json()['api_key']}"}
-
-
 @pytest.fixture
 async def gateway(infra, topics, service: Service) -> AsyncIterator[Gateway]:
     """The gateway with loyalty and segments at the stand-in, notifications and tracking down."""
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
-        DATABASE_URL=infra.database_url,
-        admin_token=ADMIN,
-        env="test",
-        loyalty_url=service.url,
-        segments_url=service.url,
-        notifications_url=f"http://127.0.0.1:{free_port()}",
-        tracking_url=f"http://127.0.0.1:{free_port()}",
-    )
-    app = build_service_app(GATEWAY, settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-            yield Gateway(http, app.state.runtime)
+    down = {"notifications_url": f"http://127.0.0.1:{free_port()}", "tracking_url": f"http://127.0.0.1:{free_port()}"}
+    async with running_gateway(infra, loyalty_url=service.url, segments_url=service.url, **down) as gateway:
+        yield gateway
 
 
 async def test_a_read_is_retried_until_the_service_answers(gateway: Gateway, service: Service) -> None:
