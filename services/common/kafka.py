@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import random
+import struct
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,7 +28,48 @@ def new_producer(settings: Settings, *, client_id: str) -> AIOKafkaProducer:
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
+        partitioner=KeyPartitioner(),
     )
+
+
+_M32 = 0xFFFFFFFF
+_MURMUR_M = 0x5BD1E995
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 key hash (the Java client's `Utils.murmur2`, aiokafka's `partitioner.murmur2`), a 32-bit word
+    at a time: aiokafka's version masks byte by byte, about a tenth of an outbox relay's CPU."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = (k * _MURMUR_M) & _M32
+        k ^= k >> 24
+        h = ((h * _MURMUR_M) & _M32) ^ ((k * _MURMUR_M) & _M32)
+    extra = length & 3
+    if extra >= 3:
+        h ^= data[whole + 2] << 16
+    if extra >= 2:
+        h ^= data[whole + 1] << 8
+    if extra:
+        h = ((h ^ data[whole]) * _MURMUR_M) & _M32
+    h ^= h >> 13
+    h = (h * _MURMUR_M) & _M32
+    return h ^ (h >> 15)
+
+
+class KeyPartitioner:
+    """Kafka's default partitioning (`murmur2(key) & 0x7fffffff % partitions`, as every other Kafka client), so
+    a key lands on the same partition number whoever produced it: consumers' lanes rely on one customer's events
+    sharing a partition number across topics. Hashes are memoised: a customer's events come in bursts."""
+
+    def __init__(self, memo: int = 65_536) -> None:
+        self._hash = lru_cache(maxsize=memo)(murmur2)
+
+    def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return all_partitions[(self._hash(key) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 async def create_topics(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import asyncpg
@@ -73,18 +74,21 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
+            # Claimed and deleted in one statement; the delete only commits once the broker acknowledged every
+            # record, and a failed publish rolls it back.
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "DELETE FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox ORDER BY id LIMIT $1 "
+                "FOR UPDATE SKIP LOCKED)) RETURNING id, topic, key, payload",
                 self.batch_size,
             )
             if not rows:
                 self.metrics.outbox_pending.labels(self.service).set(0)
                 return 0
+            rows.sort(key=lambda r: r["id"])  # RETURNING has no order of its own
             futures = [await self.producer.send(r["topic"], r["payload"], key=r["key"]) for r in rows]
             await asyncio.gather(*futures)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        for row in rows:
-            self.metrics.outbox_relayed.labels(self.service, row["topic"]).inc()
+        for topic, count in Counter(r["topic"] for r in rows).items():
+            self.metrics.outbox_relayed.labels(self.service, topic).inc(count)
         if len(rows) == self.batch_size:
             pending = await self.pool.fetchval("SELECT count(*) FROM outbox")
             self.metrics.outbox_pending.labels(self.service).set(pending)

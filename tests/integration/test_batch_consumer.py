@@ -7,13 +7,17 @@ import uuid
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from services.common.consumer import BatchConsumer, RawMessage, Subscription
 from services.common.contract import load_contract
 from services.common.envelope import Envelope, derived_event_id, new_envelope
 from services.common.errors import InvalidMessage
+from services.common.kafka import new_producer
 from services.common.migrations import apply_migrations, migrations_for
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, write_outbox
+from services.common.settings import Settings
 from tests.support import consume_until, example_event
 
 
@@ -204,3 +208,64 @@ async def test_outbox_relay_publishes_and_removes(
         infra.kafka, "loyalty.events", lambda r: json.loads(r.value)["merchant_id"] == merchant_id
     )
     assert records and records[0].key.startswith(merchant_id.encode() + b":")
+
+
+async def test_outbox_relay_keeps_each_keys_order_and_partition_and_counts_by_topic(
+    loyalty_pool: asyncpg.Pool, kernel_metrics, infra, merchant_id: str
+) -> None:
+    """Staged events of three customers on two topics, relayed ten at a time by the kernel's producer: each
+    customer's records arrive in staged order, on the partition any Kafka client picks for their key."""
+    contract = load_contract()
+    staged = []
+    for n in range(30):
+        customer = f"c-{n % 3}"
+        if n % 2:
+            event = example_event("loyalty.points_earned", merchant_id, customer_id=customer, points=n)
+        else:
+            event = example_event("notification.requested", merchant_id, customer_id=customer, trigger_id=f"r-{n}")
+        staged.append(Envelope.model_validate(event))
+    async with loyalty_pool.acquire() as conn:
+        await write_outbox(conn, contract, staged)
+    producer = new_producer(Settings(kafka_bootstrap_servers=infra.kafka), client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            service="loyalty", pool=loyalty_pool, producer=producer, metrics=kernel_metrics, batch_size=10
+        )
+        assert [await relay.relay_once() for _ in range(4)] == [10, 10, 10, 0]
+    finally:
+        await producer.stop()
+    assert await loyalty_pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+    for topic in ("loyalty.events", "notifications.requests"):
+        expected = [e for e in staged if contract.topic_for(e.type).name == topic]
+        records = await consume_until(
+            infra.kafka, topic, lambda r: json.loads(r.value)["merchant_id"] == merchant_id, count=len(expected)
+        )
+        assert len(records) == len(expected)
+        partitions = contract.topic_for(expected[0].type).partitions
+        for customer in ("c-0", "c-1", "c-2"):
+            key = f"{merchant_id}:{customer}".encode()
+            mine = [r for r in records if r.key == key]
+            assert [json.loads(r.value)["event_id"] for r in mine] == [
+                str(e.event_id) for e in expected if e.data["customer_id"] == customer
+            ]
+            assert {r.partition for r in mine} == {(aiokafka_murmur2(key) & 0x7FFFFFFF) % partitions}
+        counted = kernel_metrics.outbox_relayed.labels("loyalty", topic)._value.get()
+        assert counted == len(expected)
+
+
+async def test_a_failed_publish_leaves_the_claimed_rows_for_the_next_attempt(
+    loyalty_pool: asyncpg.Pool, kernel_metrics, merchant_id: str
+) -> None:
+    class BrokerDown:
+        async def send(self, *_: object, **__: object) -> None:
+            raise KafkaConnectionError("broker unreachable")
+
+    async with loyalty_pool.acquire() as conn:
+        staged = Envelope.model_validate(example_event("loyalty.points_earned", merchant_id))
+        await write_outbox(conn, load_contract(), [staged])
+    relay = OutboxRelay(service="loyalty", pool=loyalty_pool, producer=BrokerDown(), metrics=kernel_metrics)
+    with pytest.raises(KafkaConnectionError):
+        await relay.relay_once()
+    assert await loyalty_pool.fetchval("SELECT count(*) FROM outbox") == 1
