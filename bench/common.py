@@ -28,6 +28,7 @@ from services.platform.infra import EmbeddedBroker, EmbeddedPostgres, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = load_contract()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 async def produce(producer: AIOKafkaProducer, events: list[Envelope]) -> None:
@@ -164,6 +165,9 @@ class Worker:
                 await asyncio.sleep(0.2)
         raise TimeoutError("the worker did not become ready")
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
@@ -182,6 +186,13 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU time a process spent so far (user + system; with `children`, also its reaped children's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])  # utime stime (cutime cstime)
+    return ticks / CLOCK_TICKS
 
 
 async def inbox_count(conn: asyncpg.Connection, schema: str, inbox: str) -> int:

@@ -48,7 +48,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from bench.common import CONTRACT, Worker, bench_stack, percentile
+from bench.common import CLOCK_TICKS, CONTRACT, Worker, bench_stack, cpu_seconds, percentile
 from services.common.db import create_pool
 from services.common.kafka import new_producer
 from services.common.settings import Settings
@@ -59,7 +59,6 @@ MERCHANT, RAW_MERCHANT = "bench-gateway", "bench-raw"
 TEMPLATES = 1_000
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 TOPICS = sorted({CONTRACT.topic_for(t).name for t in ("order.placed", "customer.created")})
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: Percent of a core taken by processes outside the run above which a window's figures are flagged.
 OTHER_WARNING = 25
 
@@ -261,12 +260,6 @@ async def _generate(
         if args.rate:
             windows.append(await paced(send, args.rate / args.batch, args.seconds, pipe.send))
         return windows
-
-
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])  # utime stime (cutime cstime)
-    return ticks / CLOCK_TICKS
 
 
 def parent_pid(pid: int | str) -> int:
