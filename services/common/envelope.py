@@ -52,7 +52,9 @@ def new_envelope(
     Services build thousands per batch from values that are valid by construction, so the common case checks
     the envelope's few rules directly and skips pydantic's validation (it was ~10% of a tracking batch); the
     outbox still checks `data` against the contract. Anything unusual goes through full validation, which
-    raises the precise error.
+    raises the precise error. The unchecked path sets the instance's state as `model_construct` does, without its
+    per-field loop (0.6 µs instead of 1.8 µs; segments build two or three per event consumed); a unit test holds
+    the result equal to a validated envelope.
     """
     if (
         isinstance(data, dict)
@@ -63,14 +65,15 @@ def new_envelope(
         and _TYPE.match(event_type)
         and _MERCHANT.match(merchant_id)
     ):
-        return Envelope.model_construct(
-            event_id=event_id or uuid.uuid4(),
-            type=event_type,
-            schema_version=schema_version,
-            merchant_id=merchant_id,
-            occurred_at=occurred_at.astimezone(UTC),
-            data=dict(data),
-        )
+        envelope = Envelope.__new__(Envelope)
+        _set(envelope, "__dict__", {
+            "event_id": event_id or uuid.uuid4(), "type": event_type, "schema_version": schema_version,
+            "merchant_id": merchant_id, "occurred_at": occurred_at.astimezone(UTC), "data": dict(data),
+        })  # fmt: skip
+        _set(envelope, "__pydantic_fields_set__", set(_ALL_FIELDS))
+        _set(envelope, "__pydantic_extra__", None)
+        _set(envelope, "__pydantic_private__", None)
+        return envelope
     return Envelope(
         event_id=event_id or uuid.uuid4(),
         type=event_type,
@@ -82,6 +85,8 @@ def new_envelope(
 
 
 _TYPE = re.compile(r"^[a-z]+(\.[a-z_]+)+$")
+_ALL_FIELDS = frozenset(Envelope.model_fields)
+_set = object.__setattr__
 _MERCHANT = re.compile(ID_PATTERN)
 
 

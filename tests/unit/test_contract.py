@@ -417,9 +417,15 @@ def test_new_envelope_fast_path_builds_what_validation_builds_and_still_refuses_
     data = {"customer_id": "c1"}
     built = new_envelope("customer.updated", "m-1", data, occurred_at=at)
     data["customer_id"] = "changed later"  # the envelope keeps its own copy
-    assert built == Envelope.model_validate(built.model_dump())
+    validated = Envelope.model_validate(built.model_dump())
+    assert built == validated and built.model_fields_set == validated.model_fields_set
+    assert built.__pydantic_extra__ is None and built.__pydantic_private__ is None
     assert built.occurred_at.utcoffset() == timedelta(0) and built.data == {"customer_id": "c1"}
-    assert Envelope.from_bytes(built.to_bytes()) == built
+    assert Envelope.from_bytes(built.to_bytes()) == built and built.to_bytes() == validated.to_bytes()
+    assert built.model_copy(update={"data": {"customer_id": "c2"}}).data == {"customer_id": "c2"}
+    assert built.data == {"customer_id": "c1"}, "a copy's update leaves the original alone"
+    with pytest.raises(ValidationError):
+        built.type = "order.placed"  # type: ignore[misc]  (frozen like a validated envelope)
     for bad in (
         {"event_type": "Not A Type", "merchant_id": "m-1", "occurred_at": at},
         {"event_type": "customer.updated", "merchant_id": "m 1", "occurred_at": at},

@@ -66,8 +66,11 @@ class MembershipChange:
         return bool(self.entered or self.exited)
 
 
-def customer_facts(profile: Profile, now: datetime, rules: LifecycleRules = LifecycleRules()) -> CustomerFacts:
-    """The properties a condition can see, computed for `now` (days since the last order, lifecycle, RFM)."""
+def customer_facts(
+    profile: Profile, now: datetime, rules: LifecycleRules = LifecycleRules(), *, lifecycle: str | None = None
+) -> CustomerFacts:
+    """The properties a condition can see, computed for `now` (days since the last order, lifecycle, RFM).
+    `lifecycle`: the phase for `now` when the caller has just computed it."""
     o = profile.orders
     rfm_group = profile.rfm[3] if profile.rfm else None
     properties: dict[str, Any] = {
@@ -78,7 +81,7 @@ def customer_facts(profile: Profile, now: datetime, rules: LifecycleRules = Life
         "days_since_last_order": (now - o.last_order_at).days if o.last_order_at else None,
         "review_count": profile.review_count,
         "average_rating": profile.average_rating,
-        "lifecycle": current_lifecycle(profile, now, rules),
+        "lifecycle": lifecycle or current_lifecycle(profile, now, rules),
         "acquisition_channel": o.acquisition_channel,
         "city": profile.city,
         "postcode": profile.postcode,

@@ -57,7 +57,9 @@ def reassess(
     crossing midnight)."""
     gone = gone or {}
     lifecycle = current_lifecycle(profile, now) if not profile.erased else profile.lifecycle
-    updated = replace(profile, lifecycle=lifecycle, rfm=current_rfm(profile, cuts, now) if not profile.erased else None)
+    rfm = current_rfm(profile, cuts, now) if not profile.erased else None
+    unchanged = lifecycle == profile.lifecycle and rfm == profile.rfm
+    updated = profile if unchanged else replace(profile, lifecycle=lifecycle, rfm=rfm)
     events: list[Envelope] = []
 
     def emit(kind: str, purpose: str, data: dict[str, Any]) -> None:
@@ -75,7 +77,12 @@ def reassess(
     evaluated = [s for s in segments if only is None or s.segment_id in only]
     known = {s.segment_id for s in segments}
     change = membership_changes(
-        evaluated, customer_facts(updated, now), memberships, now, erased=profile.erased, known=known
+        evaluated,
+        customer_facts(updated, now, lifecycle=lifecycle),
+        memberships,
+        now,
+        erased=profile.erased,
+        known=known,
     )
     new_memberships = dict(memberships)
     by_id = {s.segment_id: s for s in segments}
