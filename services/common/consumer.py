@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -237,8 +238,8 @@ class BatchConsumer:
     def _record(self, messages: Sequence[RawMessage], outcome: BatchOutcome, seconds: float) -> None:
         topic = messages[0].topic if messages else "-"
         m = self.metrics
-        for envelope in outcome.applied:
-            m.events_applied.labels(self.service, self.contract.topic_for(envelope.type).name).inc()
+        for applied_topic, count in Counter(self.contract.topic_for(e.type).name for e in outcome.applied).items():
+            m.events_applied.labels(self.service, applied_topic).inc(count)
         if outcome.duplicates:
             m.duplicates.labels(self.service, topic).inc(outcome.duplicates)
         for message, reason in outcome.dead_lettered:

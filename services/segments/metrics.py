@@ -6,6 +6,7 @@ KPI gauges carry the merchant, the KPI name (a fixed list) and the sales channel
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -56,11 +57,18 @@ class SegmentsMetrics(NamedTuple):
         )
 
     def count(self, emitted: Sequence[Envelope]) -> None:
-        """Called once per committed batch or job run, so every transition is counted exactly once."""
+        """Called once per committed batch or job run, so every transition is counted exactly once (tallied first:
+        a label lookup per event was a measurable share of a busy worker)."""
+        transitions: collections.Counter[tuple[str, str]] = collections.Counter()
+        triggers: collections.Counter[str] = collections.Counter()
         for event in emitted:
             if event.type == "segment.entered":
-                self.transitions.labels("entered", event.data["cause"]).inc()
+                transitions["entered", event.data["cause"]] += 1
             elif event.type == "segment.exited":
-                self.transitions.labels("exited", event.data["cause"]).inc()
+                transitions["exited", event.data["cause"]] += 1
             elif event.type == "segments.triggered":
-                self.triggers.labels(event.data["trigger"]).inc()
+                triggers[event.data["trigger"]] += 1
+        for (direction, cause), n in transitions.items():
+            self.transitions.labels(direction, cause).inc(n)
+        for trigger, n in triggers.items():
+            self.triggers.labels(trigger).inc(n)

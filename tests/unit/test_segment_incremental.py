@@ -111,3 +111,30 @@ def test_incremental_membership_equals_a_from_scratch_evaluation(steps, hours_af
         fresh = reassess(MERCHANT, scratch, {}, SEGMENTS, None, end, cause="schedule", source_id=uuid.uuid4())
         assert set(memberships[c]) == set(fresh.memberships), c
         assert profiles[c].orders == fresh.profile.orders and profiles[c].consents == fresh.profile.consents
+
+
+def test_metrics_count_each_transition_and_trigger_of_a_batch_once() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from services.segments.metrics import SegmentsMetrics
+
+    registry = CollectorRegistry()
+    metrics = SegmentsMetrics.create(registry)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    ref = {"customer_id": "c-1", "segment_id": "s-1", "segment_name": "VIP", "segment_version": 1}
+    emitted = [
+        new_envelope("segment.entered", "m-1", {**ref, "cause": "event"}, occurred_at=at),
+        new_envelope("segment.entered", "m-1", {**ref, "customer_id": "c-2", "cause": "event"}, occurred_at=at),
+        new_envelope("segment.exited", "m-1", {**ref, "cause": "schedule"}, occurred_at=at),
+    ]
+    trigger = {"customer_id": "c-1", "trigger": "win_back", "lifecycle": "at_risk"}
+    emitted.append(new_envelope("segments.triggered", "m-1", trigger, occurred_at=at))
+    metrics.count(emitted)
+    metrics.count(emitted[:1])
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("retention_segments_transitions_total", direction="entered", cause="event") == 3
+    assert value("retention_segments_transitions_total", direction="exited", cause="schedule") == 1
+    assert value("retention_segments_triggers_total", trigger="win_back") == 1
