@@ -92,7 +92,7 @@ class BatchLoop:
         in_flight: asyncio.Future[None] | None = None
         try:
             while not self._stopping:
-                fetched = await kafka.getmany(timeout_ms=wait_ms, max_records=self.settings.batch_max_events * lanes)
+                fetched = await self._fetch(kafka, lanes, wait_ms)
                 if kafka.assignment():
                     self.assigned.set()
                 if any(fetched.values()):
@@ -116,6 +116,25 @@ class BatchLoop:
                     await run_shielded(in_flight, crash=self.crash)
             finally:
                 await kafka.stop()
+
+    async def _fetch(
+        self, kafka: AIOKafkaConsumer, lanes: int, wait_ms: int
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Up to `batch_max_events` buffered records for each lane, or (nothing buffered) up to `batch_max_events`
+        arriving within `wait_ms`. Why per lane: `getmany` drains one partition's buffer before the next, so with a
+        backlog one fetch for all lanes was often a single partition's records: one lane got twice its batch and
+        the others nothing."""
+        limit = self.settings.batch_max_events
+        by_lane: dict[int, list[TopicPartition]] = {}
+        for tp in kafka.assignment():
+            by_lane.setdefault(tp.partition % lanes, []).append(tp)
+        fetched: dict[TopicPartition, list[ConsumerRecord]] = {}
+        if lanes > 1:
+            for partitions in by_lane.values():
+                fetched.update(await kafka.getmany(*partitions, timeout_ms=0, max_records=limit))
+        if not any(fetched.values()):
+            fetched = await kafka.getmany(timeout_ms=wait_ms, max_records=limit)
+        return fetched
 
     async def _apply_and_commit(
         self, prepared: list[PreparedBatch], offsets: dict[TopicPartition, OffsetAndMetadata]

@@ -148,3 +148,23 @@ async def test_a_failing_batch_crashes_without_committing(infra, settings, produ
     await run_until(loop, lambda: bool(crashes))
     assert isinstance(crashes[0], RuntimeError)
     assert (await committed(infra, group, topic))[0] is None  # the process would exit here: nothing is acked
+
+
+async def test_with_a_backlog_every_lane_gets_its_own_batch(infra, settings, producer) -> None:
+    """A plain fetch drains one partition's buffer first; each lane is fetched on its own, so with both partitions
+    behind, fetches hand both lanes work and no lane's batch exceeds RETENTION_BATCH_MAX_EVENTS."""
+    topic, group = f"loop-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka, [(topic, 2, {})])
+    sent = [await producer.send(topic, b"x", partition=n % 2) for n in range(80)]
+    await asyncio.gather(*sent)
+    recorder = Recorder()
+    lanes = settings.model_copy(update={"batch_lanes": 2, "batch_max_events": 5})
+    loop = BatchLoop(lanes, group, (topic,), recorder)  # type: ignore[arg-type]
+    await loop.start()
+    await run_until(loop, lambda: sum(len(b) for b in recorder.batches) >= 80)
+    assert max(len(b) for b in recorder.batches) <= 5
+    assert sorted(m for b in recorder.batches for m in b) == sorted((n % 2, n // 2) for n in range(80))
+    fetches_for_both = sum(
+        1 for a, b in zip(recorder.batches, recorder.batches[1:], strict=False) if a[0][0] != b[0][0]
+    )
+    assert fetches_for_both >= 8, f"lanes took turns instead of working together: {recorder.batches}"
