@@ -195,6 +195,28 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return ticks / CLOCK_TICKS
 
 
+def parent_pid(pid: int | str) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def pids_where(predicate) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if predicate(entry):
+                    found.append(int(entry.name))
+            except OSError:
+                pass  # it ended meanwhile
+    return found
+
+
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """PostgreSQL's CPU so far: the postmaster with the children it reaped, and its live backends."""
+    backends = pids_where(lambda proc: parent_pid(proc.name) == postmaster)
+    return cpu_seconds(postmaster, children=True) + sum(cpu_seconds(p) for p in backends)
+
+
 async def inbox_count(conn: asyncpg.Connection, schema: str, inbox: str) -> int:
     return await conn.fetchval(f"SELECT count(*) FROM {schema}.processed_events WHERE consumer = $1", inbox)
 

@@ -48,7 +48,17 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from bench.common import CLOCK_TICKS, CONTRACT, Worker, bench_stack, cpu_seconds, percentile
+from bench.common import (
+    CLOCK_TICKS,
+    CONTRACT,
+    Worker,
+    bench_stack,
+    cpu_seconds,
+    parent_pid,
+    percentile,
+    pids_where,
+    postgres_cpu_seconds,
+)
 from services.common.db import create_pool
 from services.common.kafka import new_producer
 from services.common.settings import Settings
@@ -262,27 +272,11 @@ async def _generate(
         return windows
 
 
-def parent_pid(pid: int | str) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-
-
 def machine_busy_seconds() -> float:
     user, nice, system, _idle, _iowait, irq, softirq, steal = (
         int(v) for v in open("/proc/stat").readline().split()[1:9]
     )
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def pids_where(predicate) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if predicate(entry):
-                    found.append(int(entry.name))
-            except OSError:
-                pass  # it ended meanwhile
-    return found
 
 
 class CpuMeter:
@@ -298,8 +292,7 @@ class CpuMeter:
 
     def sample(self) -> dict[str, float]:
         values = {name: cpu_seconds(pid) for name, pid in self.pids.items() if pid is not None}
-        backends = pids_where(lambda proc: parent_pid(proc.name) == self.postmaster)
-        values["PostgreSQL"] = cpu_seconds(self.postmaster, children=True) + sum(cpu_seconds(p) for p in backends)
+        values["PostgreSQL"] = postgres_cpu_seconds(self.postmaster)
         values["machine"] = machine_busy_seconds()
         return values
 

@@ -57,6 +57,8 @@ from bench.common import (
     Stack,
     Worker,
     bench_stack,
+    parent_pid,
+    postgres_cpu_seconds,
     produce,
     raw_consume_produce,
     raw_consume_store,
@@ -305,19 +307,24 @@ class WorkerRun:
     rate: float  # events/s
     rss_mb: float  # the worker's peak
     cpu_s: float  # the worker's CPU time until the last event was applied
+    postgres_cpu_s: float  # PostgreSQL's meanwhile
     relayed: Counter[str]  # what it emitted, by topic
 
     def cpu_line(self, events: int) -> str:
-        busy = self.cpu_s / (events / self.rate)
-        per_event = 1e6 * self.cpu_s / events
-        return f"worker CPU {per_event:,.0f} µs per event consumed (~{busy:.0%} of a core while applying)"
+        seconds = events / self.rate
+        return (
+            f"worker CPU {1e6 * self.cpu_s / events:,.0f} µs per event consumed (~{self.cpu_s / seconds:.0%} of a core "
+            f"while applying); PostgreSQL {1e6 * self.postgres_cpu_s / events:,.0f} µs per event "
+            f"(~{self.postgres_cpu_s / seconds:.0%} of a core)"
+        )
 
 
 async def worker_run(stack: Stack, events: list[Envelope], profile_to: Path | None) -> WorkerRun:
     """A fresh worker on a pre-produced backlog: events/s, its peak RSS and CPU, and what it emitted by topic."""
     with Worker("segments", stack.kafka, stack.database_url, stack.workdir) as worker:
         await worker.ready()
-        cpu_at_start = worker.cpu_seconds()
+        postmaster = parent_pid(await stack.conn.fetchval("SELECT pg_backend_pid()"))
+        cpu_at_start, postgres_at_start = worker.cpu_seconds(), postgres_cpu_seconds(postmaster)
         spy = None
         if profile_to is not None:
             spy = await asyncio.create_subprocess_exec(
@@ -328,6 +335,7 @@ async def worker_run(stack: Stack, events: list[Envelope], profile_to: Path | No
         try:
             rate = await applied_rate(stack.conn, [e.event_id for e in events])
             cpu_s = worker.cpu_seconds() - cpu_at_start
+            postgres_cpu_s = postgres_cpu_seconds(postmaster) - postgres_at_start
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes what it has recorded
@@ -343,7 +351,7 @@ async def worker_run(stack: Stack, events: list[Envelope], profile_to: Path | No
             if line.startswith("retention_outbox_relayed_total{"):
                 labels, value = line[len("retention_outbox_relayed_total{") :].split("} ")
                 relayed[dict(kv.split("=") for kv in labels.split(","))["topic"].strip('"')] += int(float(value))
-        return WorkerRun(rate, worker.peak_rss_mb(), cpu_s, relayed)
+        return WorkerRun(rate, worker.peak_rss_mb(), cpu_s, postgres_cpu_s, relayed)
 
 
 async def applied_rate(conn: asyncpg.Connection, ids: list[uuid.UUID], timeout_s: float = 600) -> float:
