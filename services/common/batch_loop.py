@@ -42,6 +42,7 @@ class BatchLoop:
         *,
         crash: Callable[[BaseException], None] = crash_process,
         lag_refresh_s: float = 5.0,
+        max_events: int | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
@@ -49,6 +50,8 @@ class BatchLoop:
         self.consumer = consumer
         self.crash = crash
         self.lag_refresh_s = lag_refresh_s
+        #: Records per lane and fetch (`Subscription.batch_limit`); RETENTION_BATCH_MAX_EVENTS when not given.
+        self.max_events = max_events or settings.batch_max_events
         self.kafka: AIOKafkaConsumer | None = None
         self._stopping = False
         self.assigned = asyncio.Event()
@@ -65,7 +68,7 @@ class BatchLoop:
             client_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # ListOffsets is wrong on the dev broker; the inbox makes replays safe
-            max_poll_records=s.batch_max_events,
+            max_poll_records=self.max_events,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
@@ -120,11 +123,11 @@ class BatchLoop:
     async def _fetch(
         self, kafka: AIOKafkaConsumer, lanes: int, wait_ms: int
     ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """Up to `batch_max_events` buffered records for each lane, or (nothing buffered) up to `batch_max_events`
+        """Up to `max_events` buffered records for each lane, or (nothing buffered) up to `max_events`
         arriving within `wait_ms`. Why per lane: `getmany` drains one partition's buffer before the next, so with a
         backlog one fetch for all lanes was often a single partition's records: one lane got twice its batch and
         the others nothing."""
-        limit = self.settings.batch_max_events
+        limit = self.max_events
         by_lane: dict[int, list[TopicPartition]] = {}
         for tp in kafka.assignment():
             by_lane.setdefault(tp.partition % lanes, []).append(tp)

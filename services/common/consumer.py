@@ -31,6 +31,7 @@ from services.common.errors import InvalidMessage, retry_transient
 from services.common.kafka import dlq_headers
 from services.common.metrics import KernelMetrics
 from services.common.outbox import write_outbox
+from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,15 @@ class Subscription:
     event_types: frozenset[str] | None = None
     #: Called with the emitted events once their batch committed (business metrics: counted exactly once).
     on_committed: Callable[[Sequence[Envelope]], None] | None = None
+    #: This consumer's batch size (events per lane transaction) unless RETENTION_BATCH_MAX_EVENTS is set.
+    batch_max_events: int | None = None
+
+    def batch_limit(self, settings: Settings) -> int:
+        """An operator's RETENTION_BATCH_MAX_EVENTS applies to every consumer; otherwise the consumer's own size,
+        else the platform default."""
+        if "batch_max_events" in settings.model_fields_set or self.batch_max_events is None:
+            return settings.batch_max_events
+        return self.batch_max_events
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             _consumer_factory(runtime, subscription),
             name=subscription.name,
             topics=subscription.topics,
-            max_events=settings.batch_max_events,
+            max_events=subscription.batch_limit(settings),
             max_wait_s=settings.batch_max_wait_s,
         )
 
@@ -141,7 +141,11 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             for subscription in subscriptions:
                 group = f"retention-{spec.name}.{subscription.name}"
                 consumer = _consumer_factory(runtime, subscription)()
-                loops.append(BatchLoop(settings, group, subscription.topics, consumer))
+                loops.append(
+                    BatchLoop(
+                        settings, group, subscription.topics, consumer, max_events=subscription.batch_limit(settings)
+                    )
+                )
             await asyncio.gather(*(loop.start() for loop in loops))  # each start waits for its group's join
             for loop, subscription in zip(loops, subscriptions, strict=True):
                 tasks.append(asyncio.create_task(loop.run(), name=f"consume-{subscription.name}"))

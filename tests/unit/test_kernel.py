@@ -132,3 +132,17 @@ async def test_worker_consumers_fetch_with_the_configured_wait(tmp_path) -> None
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         assert consumer._fetch_max_wait_ms == wait_ms
         await consumer.stop()  # never started: releases its client
+
+
+def test_a_consumers_own_batch_size_applies_until_an_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common.consumer import Subscription
+
+    async def handle(conn, events):  # never called
+        return []
+
+    own = Subscription("s.profiles", ("shop.orders",), handle, batch_max_events=1_000)
+    platform = Subscription("s.orders", ("shop.orders",), handle)
+    monkeypatch.delenv("RETENTION_BATCH_MAX_EVENTS", raising=False)
+    assert (own.batch_limit(Settings()), platform.batch_limit(Settings())) == (1_000, 500)
+    monkeypatch.setenv("RETENTION_BATCH_MAX_EVENTS", "200")
+    assert (own.batch_limit(Settings()), platform.batch_limit(Settings())) == (200, 200)
