@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from services.common.contract import (
@@ -443,3 +445,10 @@ def test_a_nul_character_anywhere_is_a_violation_with_its_path_but_an_escaped_ba
     assert refused.value.errors[0].path == "data.lines[0].name"
     event["data"]["lines"][0]["name"] = "Espresso \\u0000 Bohnen"  # a backslash, then the letters u0000
     assert CONTRACT.validate(json.dumps(event).encode()).data["lines"][0]["name"] == "Espresso \\u0000 Bohnen"
+
+
+@given(st.uuids(), st.text(max_size=80))
+def test_derived_event_ids_are_uuid5_of_the_source_id_and_purpose(source: uuid.UUID, purpose: str) -> None:
+    from services.common.envelope import derived_event_id
+
+    assert derived_event_id(source, purpose) == uuid.uuid5(source, purpose)

@@ -57,7 +57,7 @@ class OrderRow:
         return max(0, self.total_minor - self.refunded_minor)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # a value, never changed in place; not frozen: see Profile
 class OrderSummary:
     order_count: int = 0
     revenue_minor: int = 0
@@ -151,7 +151,10 @@ def add_orders(summary: OrderSummary, new: Iterable[OrderRow]) -> OrderSummary |
     )
 
 
-@dataclass(frozen=True)
+# Treated as a value (folds return a new profile, nothing assigns to one); not `frozen=True`, whose constructor
+# sets each field through object.__setattr__: creating and replacing profiles cost twice as much (~2.3 and 3.1 µs
+# against 1.1 and 1.8), several times per event consumed.
+@dataclass(slots=True)
 class Profile:
     customer_id: str
     person: dict[str, Any] = field(default_factory=dict)
