@@ -43,6 +43,7 @@ class BatchLoop:
         crash: Callable[[BaseException], None] = crash_process,
         lag_refresh_s: float = 5.0,
         max_events: int | None = None,
+        lanes: int | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
@@ -52,6 +53,8 @@ class BatchLoop:
         self.lag_refresh_s = lag_refresh_s
         #: Records per lane and fetch (`Subscription.batch_limit`); RETENTION_BATCH_MAX_EVENTS when not given.
         self.max_events = max_events or settings.batch_max_events
+        #: Concurrent lane transactions (`Subscription.lane_count`); RETENTION_BATCH_LANES when not given.
+        self.lanes = lanes or settings.batch_lanes
         self.kafka: AIOKafkaConsumer | None = None
         self._stopping = False
         self.assigned = asyncio.Event()
@@ -91,7 +94,7 @@ class BatchLoop:
         assert self.kafka is not None, "start() first"
         kafka, last_lag = self.kafka, 0.0
         wait_ms = int(self.settings.batch_max_wait_s * 1000)
-        lanes = self.settings.batch_lanes
+        lanes = self.lanes
         in_flight: asyncio.Future[None] | None = None
         try:
             while not self._stopping:

@@ -56,13 +56,23 @@ class Subscription:
     on_committed: Callable[[Sequence[Envelope]], None] | None = None
     #: This consumer's batch size (events per lane transaction) unless RETENTION_BATCH_MAX_EVENTS is set.
     batch_max_events: int | None = None
+    #: This consumer's concurrent lane transactions unless RETENTION_BATCH_LANES is set.
+    batch_lanes: int | None = None
 
     def batch_limit(self, settings: Settings) -> int:
         """An operator's RETENTION_BATCH_MAX_EVENTS applies to every consumer; otherwise the consumer's own size,
         else the platform default."""
-        if "batch_max_events" in settings.model_fields_set or self.batch_max_events is None:
-            return settings.batch_max_events
-        return self.batch_max_events
+        return _own_unless_set(settings, "batch_max_events", self.batch_max_events)
+
+    def lane_count(self, settings: Settings) -> int:
+        """The same for RETENTION_BATCH_LANES."""
+        return _own_unless_set(settings, "batch_lanes", self.batch_lanes)
+
+
+def _own_unless_set(settings: Settings, name: str, own: int | None) -> int:
+    if name in settings.model_fields_set or own is None:
+        return getattr(settings, name)
+    return own
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,12 @@ def build_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 consumer = _consumer_factory(runtime, subscription)()
                 loops.append(
                     BatchLoop(
-                        settings, group, subscription.topics, consumer, max_events=subscription.batch_limit(settings)
+                        settings,
+                        group,
+                        subscription.topics,
+                        consumer,
+                        max_events=subscription.batch_limit(settings),
+                        lanes=subscription.lane_count(settings),
                     )
                 )
             await asyncio.gather(*(loop.start() for loop in loops))  # each start waits for its group's join

@@ -134,15 +134,19 @@ async def test_worker_consumers_fetch_with_the_configured_wait(tmp_path) -> None
         await consumer.stop()  # never started: releases its client
 
 
-def test_a_consumers_own_batch_size_applies_until_an_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_consumers_own_batch_shape_applies_until_an_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from services.common.consumer import Subscription
 
     async def handle(conn, events):  # never called
         return []
 
-    own = Subscription("s.profiles", ("shop.orders",), handle, batch_max_events=1_000)
+    own = Subscription("s.profiles", ("shop.orders",), handle, batch_max_events=1_000, batch_lanes=4)
     platform = Subscription("s.orders", ("shop.orders",), handle)
     monkeypatch.delenv("RETENTION_BATCH_MAX_EVENTS", raising=False)
+    monkeypatch.delenv("RETENTION_BATCH_LANES", raising=False)
     assert (own.batch_limit(Settings()), platform.batch_limit(Settings())) == (1_000, 500)
+    assert (own.lane_count(Settings()), platform.lane_count(Settings())) == (4, 2)
     monkeypatch.setenv("RETENTION_BATCH_MAX_EVENTS", "200")
+    monkeypatch.setenv("RETENTION_BATCH_LANES", "1")
     assert (own.batch_limit(Settings()), platform.batch_limit(Settings())) == (200, 200)
+    assert (own.lane_count(Settings()), platform.lane_count(Settings())) == (1, 1)

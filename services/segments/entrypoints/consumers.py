@@ -130,15 +130,18 @@ def _profile_updated(key: store.Key, orders, cause: Envelope) -> Envelope:
 
 #: Events per lane transaction. Profiles are not latency-critical (a batch of 1,000 takes ~0.2 s), and between two
 #: fetches each lane waits for the other lanes' commits and the offset commit: with 1,000 instead of the platform's
-#: 500 the worker waited ~10% less of the time (bench-segments, worker CPU share ~80% -> ~90%).
+#: 500 the worker waited ~10% less of the time (bench-segments, worker CPU share ~80% -> ~85%).
 BATCH_MAX_EVENTS = 1_000
+#: One lane per partition (the topics have 4): a profile batch waits on PostgreSQL for a good part of its time
+#: (locking and rewriting 1,000 profile documents), which more concurrent lanes fill: ~5,100 -> ~5,800 events/s.
+BATCH_LANES = 4
 
 
 def subscriptions(consumer: ProfileConsumer) -> list[Subscription]:
     return [
         Subscription(
             "segments.profiles", TOPICS, consumer.handle, EVENT_TYPES, consumer.metrics.count,
-            batch_max_events=BATCH_MAX_EVENTS,
+            batch_max_events=BATCH_MAX_EVENTS, batch_lanes=BATCH_LANES,
         )
     ]  # fmt: skip
 
